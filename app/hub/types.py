@@ -1,0 +1,56 @@
+"""What the worker hands the hub and what it gets back: one turn in, one decision out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Intent = Literal["sales", "support", "scheduling", "human", "other"]
+
+
+@dataclass(frozen=True)
+class TurnAttachment:
+    file_type: str  # image | audio | video | file | location | ...
+    data_url: str | None = None
+
+
+@dataclass(frozen=True)
+class TurnMessage:
+    message_id: int
+    content: str
+    attachments: tuple[TurnAttachment, ...] = ()
+    created_at: float = 0.0  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The customer messages of one conversation answered together (a coalesced burst)."""
+
+    account_id: int
+    conversation_id: int
+    messages: tuple[TurnMessage, ...]
+    contact_name: str | None = None
+    inbox_id: int | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m.content for m in self.messages if m.content.strip())
+
+    @property
+    def attachments(self) -> tuple[TurnAttachment, ...]:
+        return tuple(a for m in self.messages for a in m.attachments)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The hub's answer. `handoff` means a human should take over; `reason` says why (private note)."""
+
+    action: Literal["reply", "handoff"]
+    text: str | None = None  # the reply; for a handoff, an optional message to the customer
+    reason: str | None = None
+    intent: Intent = "other"
+    language: str = "pt-BR"
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    summary: str | None = None  # short conversation summary for the handoff note
+    steps: tuple[str, ...] = field(default_factory=tuple)  # what the hub did, for `simulate` and logs

@@ -1,0 +1,77 @@
+"""The one SQLite file under DATA_DIR: connections and versioned migrations.
+
+Every component owns its tables and lists its own migrations (append-only SQL scripts);
+`migrate(conn, "inbox", INBOX_MIGRATIONS)` applies the ones a database has not seen yet.
+Connections are autocommit (isolation_level=None): a module that needs a transaction says
+`BEGIN IMMEDIATE` itself, so the lock it takes is visible in the code that takes it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+DB_FILENAME = "chatwootai.db"
+
+
+def db_path(data_dir: Path) -> Path:
+    return Path(data_dir) / DB_FILENAME
+
+
+def connect(path: Path | str, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """Open the store: WAL journal, NORMAL sync (durable across process crashes), 5 s busy wait."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0, check_same_thread=check_same_thread)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives a killed process (the WAL is in the OS page cache and on disk
+    # after write()); only a power loss can drop the last transactions. FULL would fsync per commit.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str]) -> int:
+    """Apply `migrations[v:]` where v is the component's recorded version; return the new version.
+
+    Migrations are append-only: never edit a released one, add a new script instead.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute(
+            "SELECT version FROM schema_versions WHERE component = ?", (component,)
+        ).fetchone()
+        current = row["version"] if row else 0
+        for script in migrations[current:]:
+            for statement in _split_statements(script):
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_versions (component, version) VALUES (?, ?) "
+            "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+            (component, len(migrations)),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(migrations)
+
+
+def _split_statements(script: str) -> list[str]:
+    """Split a script on complete statements (executescript would commit our transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
