@@ -112,7 +112,9 @@ def set_labels(account_id: int, conversation_id: int, labels: Sequence[str]) -> 
             raise ValueError("every label must be a non-empty string")
         if label.strip() not in cleaned:  # duplicates would be stored once anyway
             cleaned.append(label.strip())
-    return Request("POST", f"{_conversation(account_id, conversation_id)}/labels", {"labels": cleaned}, "labels")
+    return Request(
+        "POST", f"{_conversation(account_id, conversation_id)}/labels", {"labels": cleaned}, "labels"
+    )
 
 
 def assign_team(account_id: int, conversation_id: int, team_id: int) -> Request:
@@ -145,7 +147,9 @@ def list_webhooks(account_id: int) -> Request:
 def create_webhook(
     account_id: int, url: str, subscriptions: Sequence[str], *, name: str | None = None
 ) -> Request:
-    return Request("POST", f"{_account(account_id)}/webhooks", _webhook_body(url, subscriptions, name), "register")
+    return Request(
+        "POST", f"{_account(account_id)}/webhooks", _webhook_body(url, subscriptions, name), "register"
+    )
 
 
 def update_webhook(

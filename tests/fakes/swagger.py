@@ -78,7 +78,9 @@ class SwaggerValidator:
             return None, [f"{method.upper()} is not defined for {path} in the swagger"]
         return None, [f"no swagger path matches {path}"]
 
-    def _operation(self, method: str, template: str, item: dict, op: dict, values: dict[str, str]) -> Operation:
+    def _operation(
+        self, method: str, template: str, item: dict, op: dict, values: dict[str, str]
+    ) -> Operation:
         schema, required = None, False
         body = op.get("requestBody")
         if body:
