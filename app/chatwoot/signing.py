@@ -1,0 +1,117 @@
+"""Webhook authentication (SPEC §5), failing closed. Pure: no I/O.
+
+Every configured mechanism must pass:
+- signature: `X-Chatwoot-Signature: sha256=<hex HMAC-SHA256(secret, "{timestamp}.{raw body}")>`,
+  timestamp within ±`tolerance_s`, any configured secret may match (rotation);
+- token: `Authorization: Bearer <t>`, `X-Webhook-Token: <t>` or `?token=<t>`.
+All comparisons are constant-time; every failure raises one error type with one generic text,
+so a caller learns nothing about which check failed (the reason goes to our log only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from app.errors import Unauthorized
+
+SIGNATURE_HEADER = "x-chatwoot-signature"
+TIMESTAMP_HEADER = "x-chatwoot-timestamp"
+TOKEN_HEADER = "x-webhook-token"
+DEFAULT_TOLERANCE_S = 300
+
+
+class VerificationError(Unauthorized):
+    """Bad or missing credentials. `reason` is for our logs; the HTTP answer stays generic."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The header value Chatwoot sends: used by our verifier, the `simulate` CLI and tests."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+class WebhookVerifier:
+    def __init__(
+        self,
+        *,
+        secrets: Sequence[str] = (),
+        token: str | None = None,
+        allow_unauthenticated: bool = False,
+        tolerance_s: int = DEFAULT_TOLERANCE_S,
+        clock: Callable[[], float] = time.time,
+    ):
+        if any(not s for s in secrets):
+            raise ValueError("an empty webhook secret is not a secret")
+        if token == "":
+            raise ValueError("an empty webhook token is not a token")
+        if not secrets and token is None and not allow_unauthenticated:
+            raise ValueError("no webhook authentication configured")
+        self._secrets = tuple(s.encode() for s in secrets)
+        self._token = token.encode() if token is not None else None
+        self._tolerance = tolerance_s
+        self._clock = clock
+
+    @property
+    def mechanisms(self) -> tuple[str, ...]:
+        return (("signature",) if self._secrets else ()) + (("token",) if self._token else ())
+
+    def verify(self, body: bytes, headers: Mapping[str, str], query_token: str | None = None) -> None:
+        """Raise VerificationError unless every configured mechanism passes.
+
+        `headers` must be case-insensitive or lower-cased (Sanic's are case-insensitive).
+        """
+        if self._secrets:
+            self._verify_signature(body, headers)
+        if self._token is not None:
+            self._verify_token(headers, query_token)
+
+    def _verify_signature(self, body: bytes, headers: Mapping[str, str]) -> None:
+        signature = headers.get(SIGNATURE_HEADER)
+        timestamp = headers.get(TIMESTAMP_HEADER)
+        if not signature or not timestamp:
+            raise VerificationError("signature or timestamp header missing")
+        try:
+            sent_at = int(timestamp.strip())
+        except ValueError:
+            raise VerificationError("timestamp is not an integer") from None
+        skew = self._clock() - sent_at
+        if skew > self._tolerance:
+            raise VerificationError("timestamp too old")
+        if skew < -self._tolerance:
+            raise VerificationError("timestamp in the future")
+        scheme, _, digest = signature.strip().partition("=")
+        if scheme != "sha256" or not digest:
+            raise VerificationError("signature is not sha256=<hex>")
+        message = f"{timestamp.strip()}.".encode() + body
+        expected = [hmac.new(s, message, hashlib.sha256).hexdigest().encode() for s in self._secrets]
+        # Compare against every secret (no early exit) so timing does not tell which one matched.
+        matched = False
+        for candidate in expected:
+            matched |= hmac.compare_digest(candidate, digest.encode())
+        if not matched:
+            raise VerificationError("signature mismatch")
+
+    def _verify_token(self, headers: Mapping[str, str], query_token: str | None) -> None:
+        assert self._token is not None
+        presented: list[str] = []
+        authorization = headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            presented.append(authorization[7:].strip())
+        if headers.get(TOKEN_HEADER):
+            presented.append(headers[TOKEN_HEADER].strip())
+        if query_token:
+            presented.append(query_token)
+        if not presented:
+            raise VerificationError("token missing")
+        matched = False
+        for candidate in presented:
+            matched |= hmac.compare_digest(candidate.encode(), self._token)
+        if not matched:
+            raise VerificationError("token mismatch")

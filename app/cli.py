@@ -1,0 +1,70 @@
+"""`chatwootai` — the appliance's command line (SPEC §11)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from app.errors import ConfigError
+from app.settings import Settings
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from app.logs import setup_logging
+    from app.web.app import create_app
+
+    setup_logging(settings, component="web", filename="webhook.log")
+    app = create_app(settings, name="chatwootai")
+    app.run(
+        host=settings.webhook_host,
+        port=settings.webhook_port,
+        single_process=True,
+        access_log=False,
+        motd=False,
+    )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from app.worker.main import run_worker
+
+    return run_worker(settings)
+
+
+def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
+    from app.worker.dead_letters import dead_letters_command
+
+    return dead_letters_command(settings, args.action, args.id)
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": _serve,
+    "worker": _worker,
+    "dead-letters": _dead_letters,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatwootai", description="Self-hosted AI agent for Chatwoot.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("serve", help="run the web program (/webhook, /health, /ready, /metrics)")
+    sub.add_parser("worker", help="run the worker: drain the inbox, answer, hand off")
+    dl = sub.add_parser("dead-letters", help="list or replay Chatwoot requests that failed for good")
+    dl.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
+    dl.add_argument("id", nargs="?", type=int, help="the dead letter to replay")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"chatwootai: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return COMMANDS[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

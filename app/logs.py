@@ -1,0 +1,120 @@
+"""Logging (SPEC §10): one line per event to stdout and to a file in LOG_DIR, text or JSON.
+
+Every line names its program (`component`) and carries the ids bound with `logger.bind(...)`
+(conversation, delivery, ...). Secrets never reach a sink: a patcher replaces every configured
+secret value, in the message and in the bound fields, before any sink formats the record.
+Message text is only logged at DEBUG by the callers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from loguru import logger
+
+from app.settings import Settings
+
+REDACTED = "***"
+_TEXT_FORMAT = (
+    "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} [{extra[component]}] {message}{extra[_fields]}"
+)
+
+
+class Redactor:
+    """Replaces any configured secret (and its obvious encodings in URLs) with ***."""
+
+    def __init__(self, secrets: Iterable[str]):
+        # Longest first, so a secret that contains another is replaced whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def patch(self, record) -> None:
+        record["message"] = self(record["message"])
+        extra = record["extra"]
+        for key, value in list(extra.items()):
+            if isinstance(value, str):
+                extra[key] = self(value)
+        if record["exception"] is not None:
+            # Exception text is rendered by loguru later; scrub the value's args now.
+            exc = record["exception"].value
+            if exc is not None and exc.args:
+                exc.args = tuple(self(a) if isinstance(a, str) else a for a in exc.args)
+        fields = " ".join(
+            f"{k}={v}" for k, v in extra.items() if not k.startswith("_") and k != "component" and v is not None
+        )
+        extra["_fields"] = f" {fields}" if fields else ""
+
+
+def _json_sink(stream):
+    def write(message) -> None:
+        r = message.record
+        line = {
+            "time": r["time"].isoformat(),
+            "level": r["level"].name,
+            "component": r["extra"].get("component"),
+            "message": r["message"],
+        }
+        line.update({k: v for k, v in r["extra"].items() if not k.startswith("_") and k != "component"})
+        if r["exception"] is not None:
+            line["exception"] = f"{r['exception'].type.__name__}: {r['exception'].value}"
+        stream.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
+        stream.flush()
+
+    return write
+
+
+def setup_logging(settings: Settings, *, component: str, filename: str | None) -> Redactor:
+    """Configure loguru for one program. `filename` is relative to LOG_DIR (None: stdout only)."""
+    redactor = Redactor(settings.secret_values)
+    logger.remove()
+    logger.configure(extra={"component": component, "_fields": ""}, patcher=redactor.patch)
+    level = settings.log_level
+    if settings.log_format == "json":
+        logger.add(_json_sink(sys.stdout), level=level, format="{message}")
+    else:
+        logger.add(sys.stdout, level=level, format=_TEXT_FORMAT, colorize=False, backtrace=False, diagnose=False)
+    if filename:
+        log_dir = Path(settings.log_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / filename
+        if settings.log_format == "json":
+            handle = path.open("a", encoding="utf-8", buffering=1)
+            logger.add(_json_sink(_ReopeningFile(path, handle)), level=level, format="{message}")
+        else:
+            # watch=True reopens the file after the logrotate sidecar moved it away.
+            logger.add(
+                str(path), level=level, format=_TEXT_FORMAT, watch=True, backtrace=False, diagnose=False
+            )
+    if settings.webhook_allow_unauthenticated:
+        logger.warning("WEBHOOK_ALLOW_UNAUTHENTICATED=true: webhooks are accepted without credentials")
+    return redactor
+
+
+class _ReopeningFile:
+    """A line-buffered file that reopens itself when logrotate renamed it (like loguru's watch=True)."""
+
+    def __init__(self, path: Path, handle):
+        self._path, self._handle = path, handle
+        self._ino = path.stat().st_ino
+
+    def write(self, text: str) -> None:
+        try:
+            moved = self._path.stat().st_ino != self._ino
+        except FileNotFoundError:
+            moved = True
+        if moved:
+            self._handle.close()
+            self._handle = self._path.open("a", encoding="utf-8", buffering=1)
+            self._ino = self._path.stat().st_ino
+        self._handle.write(text)
+
+    def flush(self) -> None:
+        self._handle.flush()

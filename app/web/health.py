@@ -1,0 +1,59 @@
+"""GET /health (liveness) and GET /ready (readiness with one check per dependency)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
+
+bp = Blueprint("health")
+
+# Each readiness check: (name, function(app ctx) -> (ok, detail)). Components register theirs
+# in create_app; a check that is not configured reports so and does not fail readiness.
+ReadyCheck = Callable[[object], tuple[bool, object]]
+
+
+@bp.get("/health")
+async def health(request: Request) -> HTTPResponse:
+    return json_response({"status": "ok"})
+
+
+@bp.get("/ready")
+async def ready(request: Request) -> HTTPResponse:
+    ctx = request.app.ctx
+    checks: dict[str, object] = {}
+    all_ok = True
+    for name, check in ctx.ready_checks:
+        try:
+            ok, detail = check(ctx)
+        except Exception as exc:  # noqa: BLE001 - a failing check is a readiness answer, not a crash
+            ok, detail = False, f"error: {type(exc).__name__}"
+        checks[name] = detail
+        all_ok = all_ok and ok
+    return json_response({"ready": all_ok, "checks": checks}, status=200 if all_ok else 503)
+
+
+def inbox_check(ctx) -> tuple[bool, object]:
+    if not ctx.writer_running():
+        return False, "writer not running"
+    try:
+        ctx.read_db().execute("SELECT count(*) FROM events WHERE id = -1").fetchone()
+    except sqlite3.Error as exc:
+        return False, f"error: {exc}"
+    return True, "ok"
+
+
+def tunnel_check(ctx) -> tuple[bool, object]:
+    settings = ctx.settings
+    public_url = settings.public_url
+    path = settings.data_dir / "public_url"
+    if public_url is None and path.is_file():
+        public_url = path.read_text(encoding="utf-8").strip() or None
+    return True, {"public_url": public_url}
+
+
+def not_configured(ctx) -> tuple[bool, object]:
+    return True, "not configured"
