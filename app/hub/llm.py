@@ -1,0 +1,211 @@
+"""The LLM seam: crewai imported once and offline-safe, models built from Settings, calls counted.
+
+Why the counting lives at the HTTP transport: crewai 1.15 routes `openai/…` (with a base URL) and
+`ollama/…` to its native OpenAI-SDK providers, which accept a transport `interceptor`. Every
+request to the model passes through it — the orchestrator's classification, each tool round,
+crewai's own "forced final answer" retry — so the count cannot miss a call, and refusing to send
+the request is how the per-turn budget is enforced: the crew fails, the hub hands off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from loguru import logger
+
+from app.settings import Settings
+
+_import_lock = threading.Lock()
+_crewai: ModuleType | None = None
+
+DEFAULT_BASE_URLS = {"openai": None, "ollama": "http://localhost:11434/v1", "ollama_chat": "http://localhost:11434/v1"}
+
+
+class BudgetExceeded(RuntimeError):
+    """The turn asked for more LLM calls than LLM_MAX_CALLS_PER_TURN allows (or was abandoned)."""
+
+
+class TurnBudget:
+    """Calls and prompt tokens spent by one turn; shared by the orchestrator and the crew.
+
+    Thread-safe because the crew runs in a worker thread while the event loop may `cancel()`
+    it after LLM_TIMEOUT_S: the next request the abandoned crew tries is refused.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.exceeded = False
+        self.cancelled = False
+        self._lock = threading.Lock()
+
+    def spend(self, body: bytes | None = None) -> None:
+        with self._lock:
+            if self.cancelled:
+                raise BudgetExceeded("turn abandoned (timeout)")
+            if self.calls >= self.limit:
+                self.exceeded = True
+                raise BudgetExceeded(f"LLM call budget of {self.limit} per turn spent")
+            self.calls += 1
+            self.prompt_tokens += estimate_tokens(body)
+
+    def add_reported_tokens(self, estimated: int, reported: int) -> None:
+        """Prefer the provider's own prompt-token count over our estimate when it gives one."""
+        with self._lock:
+            if reported > 0:
+                self.prompt_tokens += reported - estimated
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.calls)
+
+
+def estimate_tokens(body: bytes | None) -> int:
+    """~4 characters a token over the messages and tool schemas of a request body."""
+    if not body:
+        return 0
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return len(body) // 4
+    text = "".join(str(m.get("content") or "") for m in request.get("messages") or [])
+    return (len(text) + len(json.dumps(request.get("tools") or ""))) // 4
+
+
+def crewai_env(settings: Settings) -> dict[str, str]:
+    """What crewai must see before its first import: no telemetry, tracing or version check
+    (each would phone home and stall 10-15 s offline), and its files under DATA_DIR."""
+    storage = Path(settings.data_dir).resolve() / "crewai"
+    env = {
+        "CREWAI_DISABLE_TELEMETRY": "true",
+        "CREWAI_TRACING_ENABLED": "false",
+        "CREWAI_DISABLE_VERSION_CHECK": "true",
+        "OTEL_SDK_DISABLED": "true",
+        "CREWAI_STORAGE_DIR": str(storage),
+    }
+    home = os.environ.get("HOME")
+    if not home or not os.access(home, os.W_OK):
+        env["HOME"] = str(storage / "home")
+    return env
+
+
+def import_crewai(settings: Settings) -> ModuleType:
+    """Import crewai once per process (it costs ~5 s CPU), after making it offline-safe.
+
+    This is the one place outside settings.py that touches os.environ: crewai reads its
+    switches from the environment at import time and offers no other way to set them.
+    """
+    global _crewai
+    with _import_lock:
+        if _crewai is None:
+            env = crewai_env(settings)
+            for key, value in env.items():
+                os.environ[key] = value
+            Path(env["CREWAI_STORAGE_DIR"]).mkdir(parents=True, exist_ok=True)
+            if "HOME" in env:
+                Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
+            import crewai
+
+            _crewai = crewai
+            logger.bind(component="hub").debug("crewai {} imported", crewai.__version__)
+        return _crewai
+
+
+def warm_up(settings: Settings) -> threading.Thread:
+    """Import crewai in the background so the first customer does not wait for it."""
+    thread = threading.Thread(target=import_crewai, args=(settings,), name="crewai-import", daemon=True)
+    thread.start()
+    return thread
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    model: str  # what crewai's LLM() gets, with its provider prefix
+    base_url: str | None
+    api_key: str
+
+
+def resolve_model(settings: Settings) -> ModelRoute:
+    """`gpt-4o-mini` → `openai/gpt-4o-mini`; a model that names its provider (`ollama/…`) keeps it."""
+    if not settings.llm_model:
+        raise ValueError("LLM_MODEL is not set")
+    name = settings.llm_model.strip()
+    provider, sep, _ = name.partition("/")
+    if not sep:
+        name, provider = f"openai/{name}", "openai"
+    base_url = settings.llm_base_url or DEFAULT_BASE_URLS.get(provider.lower())
+    # OpenAI-compatible local servers ignore the key, but the OpenAI SDK refuses to start without one.
+    api_key = settings.llm_api_key or "not-needed"
+    return ModelRoute(model=name, base_url=base_url, api_key=api_key)
+
+
+_interceptor_class: type | None = None
+
+
+def _budget_interceptor_class() -> type:
+    global _interceptor_class
+    if _interceptor_class is None:
+        import httpx
+        from crewai.llms.hooks.base import BaseInterceptor
+
+        class BudgetInterceptor(BaseInterceptor[httpx.Request, httpx.Response]):
+            """Counts each request to the model against the turn's budget; refuses past it."""
+
+            def __init__(self, budget: TurnBudget):
+                self.budget = budget
+
+            def on_outbound(self, message: httpx.Request) -> httpx.Request:
+                if message.url.path.endswith("/chat/completions") or message.url.path.endswith("/responses"):
+                    self.budget.spend(message.content)
+                return message
+
+            def on_inbound(self, message: httpx.Response) -> httpx.Response:
+                return message
+
+            async def aon_outbound(self, message: httpx.Request) -> httpx.Request:
+                return self.on_outbound(message)
+
+            async def aon_inbound(self, message: httpx.Response) -> httpx.Response:
+                return message
+
+        _interceptor_class = BudgetInterceptor
+    return _interceptor_class
+
+
+def build_llm(settings: Settings, budget: TurnBudget, *, temperature: float = 0.2) -> Any:
+    """A crewai LLM for one turn, its every request counted against `budget`.
+
+    No SDK retries: a retry is another paid call and another LLM_TIMEOUT_S of waiting; a failed
+    call hands the turn to a human instead.
+    """
+    crewai = import_crewai(settings)
+    route = resolve_model(settings)
+    kwargs: dict[str, Any] = {
+        "api_key": route.api_key,
+        "timeout": settings.llm_timeout_s,
+        "max_retries": 0,
+        "temperature": temperature,
+        "interceptor": _budget_interceptor_class()(budget),
+    }
+    if route.base_url:
+        kwargs["base_url"] = route.base_url
+    return crewai.LLM(model=route.model, **kwargs)
+
+
+def reported_prompt_tokens(llm: Any) -> int:
+    """The provider-reported prompt tokens crewai accumulated on `llm` (0 when unknown)."""
+    try:
+        return int(llm.get_token_usage_summary().prompt_tokens)
+    except Exception:  # noqa: BLE001 - a usage figure must never fail a turn
+        return 0
