@@ -1,0 +1,21 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# crewai must never phone home from a test run (DEVELOPERS.md: it stalls 10-15 s offline).
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+os.environ.setdefault("CREWAI_DISABLE_VERSION_CHECK", "true")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+
+
+@pytest.fixture
+def settings_env(tmp_path):
+    from tests.support import base_env
+
+    return base_env(tmp_path)
