@@ -311,33 +311,34 @@ class ChatwootFake:
             return 401, {"error": "Invalid Access Token"}, {}
         if "account_id" in params and int(params["account_id"]) not in self.account_ids:
             return 404, NOT_FOUND, {}
-        handler = _ROUTES.get((method, template.removeprefix("/api/v1/accounts/{account_id}")))
-        if handler is None:
-            return 404, NOT_FOUND, {}  # in the swagger but not needed by the appliance
+        suffix = template.removeprefix("/api/v1/accounts/{account_id}")
         with self._cond:
-            return handler(self, params, body, token)
-
-    def _conv(self, params: dict[str, str]) -> dict[str, Any] | None:
-        cid = int(params["conversation_id"])
-        if cid not in self.conversations and self.auto_create_conversations:
-            self.add_conversation(cid)
-        return self.conversations.get(cid)
+            if suffix.startswith("/conversations/{conversation_id}"):
+                handler = _CONVERSATION_ROUTES.get(
+                    (method, suffix.removeprefix("/conversations/{conversation_id}"))
+                )
+                cid = int(params["conversation_id"])
+                if cid not in self.conversations and self.auto_create_conversations:
+                    self.add_conversation(cid)
+                if handler is None or cid not in self.conversations:
+                    return 404, NOT_FOUND, {}
+                return handler(self, self.conversations[cid], body, token)
+            handler = _ROUTES.get((method, suffix))
+            # Calls in the swagger that the appliance never makes are not faked.
+            return handler(self, params, body) if handler else (404, NOT_FOUND, {})
 
 
 # -- handlers: called with the fake's lock held; return (status, body, headers) -----------
-def _create_message(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
-    conv = fake._conv(params)
-    if conv is None:
-        return 404, NOT_FOUND, {}
-    outgoing = body.get("message_type", "outgoing") == "outgoing"
+def _create_message(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
     is_bot = token in fake.bot_tokens
     message = {
         "id": next(fake._ids),
         "content": body["content"],
-        "account_id": int(params["account_id"]),
         "inbox_id": 1,
         "conversation_id": conv["id"],
-        "message_type": 1 if outgoing else 0,
+    }
+    message |= {
+        "message_type": 1 if body.get("message_type", "outgoing") == "outgoing" else 0,
         "content_type": body.get("content_type", "text"),
         "content_attributes": body.get("content_attributes", {}),
         "created_at": int(time.time()),
@@ -356,36 +357,24 @@ def _create_message(fake: ChatwootFake, params: dict, body: dict, token: str) ->
     return 200, message, {}
 
 
-def _toggle_typing(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
-    conv = fake._conv(params)
-    if conv is None:
-        return 404, NOT_FOUND, {}
+def _toggle_typing(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
     conv["typing"] = body["typing_status"]
     return 200, None, {}  # Chatwoot answers `head :ok`
 
 
-def _toggle_status(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
-    conv = fake._conv(params)
-    if conv is None:
-        return 404, NOT_FOUND, {}
+def _toggle_status(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
     conv["status"] = body["status"]
     payload = {"success": True, "current_status": conv["status"], "conversation_id": conv["id"]}
     return 200, {"meta": {}, "payload": payload}, {}
 
 
-def _labels(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
-    conv = fake._conv(params)
-    if conv is None:
-        return 404, NOT_FOUND, {}
+def _labels(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
     if "labels" in body:  # POST replaces the list, as Chatwoot does
         conv["labels"] = list(dict.fromkeys(body["labels"]))
     return 200, {"payload": list(conv["labels"])}, {}
 
 
-def _assign(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
-    conv = fake._conv(params)
-    if conv is None:
-        return 404, NOT_FOUND, {}
+def _assign(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
     if body.get("assignee_id") is not None:
         conv["assignee_id"] = int(body["assignee_id"])
         return 200, {"id": conv["assignee_id"], "name": "Agent", "role": "agent"}, {}
@@ -393,15 +382,11 @@ def _assign(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
     return 200, {"id": conv["team_id"], "name": f"Team {conv['team_id']}"}, {}
 
 
-def _show_conversation(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
-    conv = fake._conv(params)
-    if conv is None:
-        return 404, NOT_FOUND, {}
-    shown = {k: v for k, v in conv.items() if k not in ("messages", "typing")}
-    return 200, shown | {"account_id": int(params["account_id"]), "inbox_id": 1}, {}
+def _show_conversation(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
+    return 200, {k: v for k, v in conv.items() if k not in ("messages", "typing")} | {"inbox_id": 1}, {}
 
 
-def _agent_bot(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
+def _agent_bot(fake: ChatwootFake, params: dict, body: dict) -> tuple:
     bot = fake.agent_bots.get(int(params["id"]))
     if bot is None:
         return 404, NOT_FOUND, {}
@@ -409,29 +394,29 @@ def _agent_bot(fake: ChatwootFake, params: dict, body: dict, token: str) -> tupl
     return 200, dict(bot), {}
 
 
-def _create_agent_bot(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
+def _create_agent_bot(fake: ChatwootFake, params: dict, body: dict) -> tuple:
     bot = fake.add_agent_bot(
         next(fake._ids), outgoing_url=body.get("outgoing_url", ""), name=body.get("name", "")
     )
     return 200, dict(bot), {}
 
 
-def _set_agent_bot(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
+def _set_agent_bot(fake: ChatwootFake, params: dict, body: dict) -> tuple:
     fake.inbox_bots[int(params["id"])] = int(body["agent_bot"])
     return 204, None, {}
 
 
 # Real Chatwoot wraps webhooks in `payload` (the swagger does not say so).
-def _list_webhooks(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
+def _list_webhooks(fake: ChatwootFake, params: dict, body: dict) -> tuple:
     return 200, {"payload": {"webhooks": [dict(h) for h in fake.webhooks.values()]}}, {}
 
 
-def _create_webhook(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
+def _create_webhook(fake: ChatwootFake, params: dict, body: dict) -> tuple:
     hook = fake.add_webhook(body.get("url", ""), body.get("subscriptions", []), name=body.get("name", ""))
     return 200, {"payload": {"webhook": dict(hook)}}, {}
 
 
-def _update_webhook(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
+def _update_webhook(fake: ChatwootFake, params: dict, body: dict) -> tuple:
     hook = fake.webhooks.get(int(params["webhook_id"]))
     if hook is None:
         return 404, NOT_FOUND, {}
@@ -439,28 +424,28 @@ def _update_webhook(fake: ChatwootFake, params: dict, body: dict, token: str) ->
     return 200, {"payload": {"webhook": dict(hook)}}, {}
 
 
-def _delete_webhook(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
+def _delete_webhook(fake: ChatwootFake, params: dict, body: dict) -> tuple:
     return (200, None, {}) if fake.webhooks.pop(int(params["webhook_id"]), None) else (404, NOT_FOUND, {})
 
 
-def _profile(fake: ChatwootFake, params: dict, body: dict, token: str) -> tuple:
-    accounts = [
-        {"id": a, "name": f"Account {a}", "role": "administrator", "status": "active"}
-        for a in fake.account_ids
-    ]
+def _profile(fake: ChatwootFake, params: dict, body: dict) -> tuple:
+    accounts = [{"id": a, "name": f"Account {a}", "role": "administrator"} for a in sorted(fake.account_ids)]
     profile = {"id": 1, "name": "Admin", "available_name": "Admin", "email": "admin@example.com"}
     return 200, profile | {"role": "administrator", "confirmed": True, "accounts": accounts}, {}
 
 
-_C = "/conversations/{conversation_id}"
+# Keyed by (method, template suffix after /conversations/{conversation_id}); the conversation
+# is looked up (or auto-created) before the handler runs.
+_CONVERSATION_ROUTES: dict[tuple[str, str], Callable[..., tuple]] = {
+    ("POST", "/messages"): _create_message,
+    ("POST", "/toggle_typing_status"): _toggle_typing,
+    ("POST", "/toggle_status"): _toggle_status,
+    ("GET", "/labels"): _labels,
+    ("POST", "/labels"): _labels,
+    ("POST", "/assignments"): _assign,
+    ("GET", ""): _show_conversation,
+}
 _ROUTES: dict[tuple[str, str], Callable[..., tuple]] = {
-    ("POST", f"{_C}/messages"): _create_message,
-    ("POST", f"{_C}/toggle_typing_status"): _toggle_typing,
-    ("POST", f"{_C}/toggle_status"): _toggle_status,
-    ("GET", f"{_C}/labels"): _labels,
-    ("POST", f"{_C}/labels"): _labels,
-    ("POST", f"{_C}/assignments"): _assign,
-    ("GET", _C): _show_conversation,
     ("GET", "/agent_bots/{id}"): _agent_bot,
     ("PATCH", "/agent_bots/{id}"): _agent_bot,
     ("POST", "/agent_bots"): _create_agent_bot,
