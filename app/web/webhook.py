@@ -75,7 +75,7 @@ async def receive(request: Request) -> HTTPResponse:
         return json_response({"status": "duplicate"})
     if verdict.answer:
         ctx.metrics.webhook("queued")
-        log.bind(message=new.message_id).info("webhook queued")
+        log.bind(message_id=new.message_id).info("webhook queued")
         if is_message:
             log.debug("content: {}", event.content)
         return json_response({"status": "queued"})
