@@ -1,0 +1,238 @@
+"""The hub: one turn in, one decision out (`Hub.decide`).
+
+Only two steps may use a model — the orchestrator's classification and the specialised crew —
+and both share one per-turn budget (LLM_MAX_CALLS_PER_TURN) and one deadline (LLM_TIMEOUT_S).
+Context, data access and integration are code. Any LLM trouble (down, slow, over budget,
+nonsense) becomes a handoff, never an exception: the worker must always get a decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from typing import Any
+
+from loguru import logger
+
+from app.hub.crews import CREWS, CrewInput, run_crew
+from app.hub.llm import BudgetExceeded, TurnBudget, build_llm, import_crewai, reported_prompt_tokens, warm_up
+from app.hub.orchestrator import CLASSIFICATION_SCHEMA, Classification, Orchestrator, recent_lines
+from app.hub.tools import ToolBox
+from app.hub.types import Decision, Turn
+from app.settings import Settings
+
+log = logger.bind(component="hub")
+
+_ACK = {
+    "pt": "Recebi {what}, mas por aqui ainda não consigo ouvir áudios nem abrir imagens ou arquivos. "
+    "Pode me escrever em texto o que você precisa, por favor?",
+    "en": "I got {what}, but I can't listen to audio or open images or files here yet. "
+    "Could you type what you need, please?",
+}
+_WHAT = {
+    "pt": {"audio": "seu áudio", "video": "seu vídeo", "image": "sua imagem", "file": "seu arquivo"},
+    "en": {"audio": "your audio", "video": "your video", "image": "your image", "file": "your file"},
+}
+
+
+class Hub:
+    def __init__(self, settings: Settings, *, dataproxy: Any | None = None, context: Any | None = None):
+        self.settings = settings
+        self._owns: list[Any] = []
+        if dataproxy is None:
+            from app.hub.dataproxy import DataProxy
+
+            dataproxy = DataProxy.from_settings(settings)
+            self._owns.append(dataproxy)
+        if context is None:
+            from app.hub.context import ContextManager
+
+            context = ContextManager(settings.db_path)
+            self._owns.append(context)
+        from app.hub.offline import OfflineResponder
+
+        self.dataproxy = dataproxy
+        self.context = context
+        self.offline = OfflineResponder(dataproxy, context, default_language=settings.bot_language)
+        self.orchestrator = Orchestrator(settings.bot_language)
+        self.llm_enabled = bool(settings.llm_model)
+        if self.llm_enabled:
+            warm_up(settings)  # crewai's ~5 s import happens now, not on the first customer's turn
+
+    # -- the worker's API -------------------------------------------------------------------------
+    async def decide(self, turn: Turn) -> Decision:
+        """Decide one turn. Raises only for programming or store errors, never for LLM trouble."""
+        a, c = turn.account_id, turn.conversation_id
+        steps: list[str] = []
+        await asyncio.to_thread(self._refresh, steps)
+        ctx = self.context.load(a, c)
+        text = turn.text
+        for message in turn.messages:
+            if message.content.strip():
+                self.context.record(a, c, "customer", message.content)
+        language = getattr(ctx, "language", None) or self.settings.bot_language
+        summary = self._summary(ctx, text)
+
+        if not text and turn.attachments:
+            reply = self._acknowledge_attachments(turn, language)
+            steps.append("attachments only: asked for text")
+            self.context.record(a, c, "bot", reply)
+            return Decision(action="reply", text=reply, intent="other", language=language,
+                            summary=summary, steps=tuple(steps))
+        if not text:
+            return Decision(action="handoff", reason="empty turn: nothing to answer", language=language,
+                            summary=summary, steps=tuple(steps))
+
+        if not self.llm_enabled:
+            cls = self.orchestrator.classify_rules(text, ctx)
+            steps.append(f"classified {cls.intent} (rules)")
+            return self._offline(turn, ctx, cls, steps, summary)
+        return await self._decide_with_llm(turn, ctx, text, steps, summary)
+
+    def remember(self, account_id: int, conversation_id: int, role: str, text: str) -> None:
+        """Record a message the worker saw that the hub did not write (an agent's, or a bot's)."""
+        if text and text.strip():
+            self.context.record(account_id, conversation_id, role, text)
+
+    def close(self) -> None:
+        for owned in self._owns:
+            close = getattr(owned, "close", None)
+            if close:
+                close()
+        self._owns.clear()
+
+    # -- paths --------------------------------------------------------------------------------------
+    def _refresh(self, steps: list[str]) -> None:
+        try:
+            if self.dataproxy.refresh():
+                steps.append("knowledge reloaded")
+        except Exception as exc:  # noqa: BLE001 - a malformed file keeps the previous data serving
+            log.warning("knowledge refresh failed: {}", exc)
+
+    def _offline(self, turn: Turn, ctx: Any, cls: Classification, steps: list[str], summary: str) -> Decision:
+        decision = self.offline.respond(turn, ctx, intent=cls.intent, language=cls.language)
+        self._after_reply(turn, decision.text if decision.action == "reply" else None, cls.language)
+        return replace(decision, llm_calls=0, intent=cls.intent, language=cls.language,
+                       summary=decision.summary or summary, steps=tuple(steps) + tuple(decision.steps))
+
+    async def _decide_with_llm(self, turn: Turn, ctx: Any, text: str, steps: list[str], summary: str) -> Decision:
+        settings = self.settings
+        # The import is local CPU work, not the model being slow: keep it off the LLM deadline.
+        crewai = await asyncio.to_thread(import_crewai, settings)
+        budget = TurnBudget(settings.llm_max_calls_per_turn)
+        llms: list[Any] = []
+        deadline = time.monotonic() + settings.llm_timeout_s
+        intent, language = "other", getattr(ctx, "language", None) or settings.bot_language
+
+        def handoff(reason: str) -> Decision:
+            steps.append(f"handoff: {reason}")
+            log.info("conversation {}/{} handed off: {}", turn.account_id, turn.conversation_id, reason)
+            return Decision(action="handoff", reason=reason, intent=intent, language=language,
+                            llm_calls=budget.calls, prompt_tokens=_tokens(budget, llms),
+                            summary=summary, steps=tuple(steps))
+
+        def classify() -> Classification:
+            llm = build_llm(settings, budget, temperature=0.0, response_format=CLASSIFICATION_SCHEMA,
+                            max_tokens=60)
+            llms.append(llm)
+            return self.orchestrator.classify_llm(llm, text, ctx)
+
+        try:
+            cls = await self._in_thread(classify, budget, deadline)
+        except Exception as exc:  # noqa: BLE001 - see _in_thread: every LLM failure is a handoff
+            return handoff(_why(exc, budget, "classification"))
+        intent, language = cls.intent, cls.language
+        steps.append(f"classified {intent} ({cls.source})")
+        if intent == "human":
+            return handoff("customer asked for a person")
+
+        spec = CREWS.get(intent, CREWS["other"])
+        box = ToolBox(self.dataproxy, conversation_key=f"{turn.account_id}:{turn.conversation_id}",
+                      language=language, timezone=settings.business_timezone,
+                      customer_name=getattr(ctx, "customer_name", None) or turn.contact_name, steps=steps)
+        given = CrewInput(
+            customer_text=text, language=language, business_name=self._business_name(),
+            history=tuple(recent_lines(ctx)), summary=getattr(ctx, "summary", None),
+            customer_name=box.customer_name,
+        )
+
+        def answer() -> str:
+            llm = build_llm(settings, budget)
+            llms.append(llm)
+            return run_crew(crewai, spec, llm, box, given, max_iter=budget.remaining)
+
+        try:
+            reply = await self._in_thread(answer, budget, deadline)
+        except Exception as exc:  # noqa: BLE001
+            return handoff(_why(exc, budget, f"{spec.name} crew"))
+        if not reply:
+            return handoff(f"{spec.name} crew gave an empty answer")
+        self._after_reply(turn, reply, language)
+        return Decision(action="reply", text=reply, intent=intent, language=language,
+                        llm_calls=budget.calls, prompt_tokens=_tokens(budget, llms),
+                        summary=summary, steps=tuple(steps))
+
+    @staticmethod
+    async def _in_thread(function: Any, budget: TurnBudget, deadline: float) -> Any:
+        """Run blocking crewai code off the event loop, within what is left of the deadline.
+
+        On timeout the thread cannot be killed; cancelling the budget makes its next model
+        request fail, and the SDK's own timeout (LLM_TIMEOUT_S) ends the one in flight.
+        """
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            budget.cancel()
+            raise TimeoutError
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(function), remaining)
+        except TimeoutError:
+            budget.cancel()
+            raise
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _after_reply(self, turn: Turn, reply: str | None, language: str) -> None:
+        a, c = turn.account_id, turn.conversation_id
+        if reply:
+            self.context.record(a, c, "bot", reply)
+        try:
+            self.context.update(a, c, language=language, customer_name=turn.contact_name)
+        except TypeError:  # an update() that wants only the fields it knows
+            self.context.update(a, c, language=language)
+
+    def _acknowledge_attachments(self, turn: Turn, language: str) -> str:
+        lang = "en" if language.lower().startswith("en") else "pt"
+        kinds = [a.file_type for a in turn.attachments]
+        kind = next((k for k in ("audio", "video", "image") if k in kinds), "file")
+        return _ACK[lang].format(what=_WHAT[lang][kind])
+
+    def _business_name(self) -> str:
+        try:
+            return str(self.dataproxy.business_info().name)
+        except Exception:  # noqa: BLE001
+            return "the business"
+
+    @staticmethod
+    def _summary(ctx: Any, text: str) -> str:
+        """For the handoff note: the stored rolling summary, else the last lines and this turn."""
+        stored = getattr(ctx, "summary", None)
+        lines = recent_lines(ctx)[-4:]
+        parts = [stored] if stored else lines
+        parts.append(f"customer: {text}" if text else "customer sent attachments only")
+        return "\n".join(p for p in parts if p)[:1000]
+
+
+def _tokens(budget: TurnBudget, llms: list[Any]) -> int:
+    reported = sum(reported_prompt_tokens(llm) for llm in llms)
+    return reported or budget.prompt_tokens
+
+
+def _why(exc: BaseException, budget: TurnBudget, step: str) -> str:
+    """The handoff reason: budget and timeout first, since crewai wraps what the transport raised."""
+    if budget.exceeded:
+        return f"LLM call budget ({budget.limit}) spent in the {step}"
+    if isinstance(exc, TimeoutError) or budget.cancelled:
+        return f"LLM timed out in the {step}"
+    if isinstance(exc, BudgetExceeded):
+        return f"LLM call budget ({budget.limit}) spent in the {step}"
+    return f"LLM failed in the {step}: {type(exc).__name__}: {str(exc)[:200]}"
