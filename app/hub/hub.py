@@ -116,7 +116,9 @@ class Hub:
         return replace(decision, llm_calls=0, intent=cls.intent, language=cls.language,
                        summary=decision.summary or summary, steps=tuple(steps) + tuple(decision.steps))
 
-    async def _decide_with_llm(self, turn: Turn, ctx: Any, text: str, steps: list[str], summary: str) -> Decision:
+    async def _decide_with_llm(
+        self, turn: Turn, ctx: Any, text: str, steps: list[str], summary: str
+    ) -> Decision:
         settings = self.settings
         # The import is local CPU work, not the model being slow: keep it off the LLM deadline.
         crewai = await asyncio.to_thread(import_crewai, settings)

@@ -183,7 +183,14 @@ def _budget_interceptor_class() -> type:
     return _interceptor_class
 
 
-def build_llm(settings: Settings, budget: TurnBudget, *, temperature: float = 0.2) -> Any:
+def build_llm(
+    settings: Settings,
+    budget: TurnBudget,
+    *,
+    temperature: float = 0.2,
+    response_format: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
+) -> Any:
     """A crewai LLM for one turn, its every request counted against `budget`.
 
     No SDK retries: a retry is another paid call and another LLM_TIMEOUT_S of waiting; a failed
@@ -200,6 +207,10 @@ def build_llm(settings: Settings, budget: TurnBudget, *, temperature: float = 0.
     }
     if route.base_url:
         kwargs["base_url"] = route.base_url
+    if response_format:
+        kwargs["response_format"] = response_format
+    if max_tokens:
+        kwargs["max_tokens"] = max_tokens
     return crewai.LLM(model=route.model, **kwargs)
 
 
