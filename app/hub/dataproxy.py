@@ -77,6 +77,10 @@ class DataProxy:
         now = self._clock()
         return now if now.tzinfo else now.replace(tzinfo=UTC)
 
+    def now(self) -> datetime:
+        """The injected clock's time in the business time zone."""
+        return self._now().astimezone(self.tz)
+
     def refresh(self) -> None:
         """Reload the knowledge files if they changed (checked at most every refresh_interval_s)."""
         self.knowledge.refresh(self._conn())

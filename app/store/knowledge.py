@@ -78,9 +78,9 @@ class Product:
 
     def describe(self, language: str = "pt-BR") -> str:
         if _english(language):
-            stock = f"in stock ({self.stock})" if self.in_stock else "out of stock"
+            stock = f"in stock: {self.stock}" if self.in_stock else "out of stock"
         else:
-            stock = f"em estoque ({self.stock})" if self.in_stock else "esgotado"
+            stock = f"em estoque: {self.stock}" if self.in_stock else "esgotado"
         return f"{self.name} — {format_money(self.price, self.currency)} ({stock})"
 
 
