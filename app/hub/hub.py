@@ -17,7 +17,7 @@ from loguru import logger
 
 from app.hub.crews import CREWS, CrewInput, run_crew
 from app.hub.llm import BudgetExceeded, TurnBudget, build_llm, import_crewai, reported_prompt_tokens, warm_up
-from app.hub.orchestrator import CLASSIFICATION_SCHEMA, Classification, Orchestrator, recent_lines
+from app.hub.orchestrator import Classification, ClassificationAnswer, Orchestrator, recent_lines
 from app.hub.tools import ToolBox
 from app.hub.types import Decision, Turn
 from app.settings import Settings
@@ -50,11 +50,9 @@ class Hub:
 
             context = ContextManager(settings.db_path)
             self._owns.append(context)
-        from app.hub.offline import OfflineResponder
-
         self.dataproxy = dataproxy
         self.context = context
-        self.offline = OfflineResponder(dataproxy, context, default_language=settings.bot_language)
+        self._offline_responder: Any | None = None
         self.orchestrator = Orchestrator(settings.bot_language)
         self.llm_enabled = bool(settings.llm_model)
         if self.llm_enabled:
@@ -110,6 +108,17 @@ class Hub:
         except Exception as exc:  # noqa: BLE001 - a malformed file keeps the previous data serving
             log.warning("knowledge refresh failed: {}", exc)
 
+    @property
+    def offline(self) -> Any:
+        """The rules responder, built on first use (a hub with a model may never need it)."""
+        if self._offline_responder is None:
+            from app.hub.offline import OfflineResponder
+
+            self._offline_responder = OfflineResponder(
+                self.dataproxy, self.context, default_language=self.settings.bot_language
+            )
+        return self._offline_responder
+
     def _offline(self, turn: Turn, ctx: Any, cls: Classification, steps: list[str], summary: str) -> Decision:
         decision = self.offline.respond(turn, ctx, intent=cls.intent, language=cls.language)
         self._after_reply(turn, decision.text if decision.action == "reply" else None, cls.language)
@@ -135,7 +144,7 @@ class Hub:
                             summary=summary, steps=tuple(steps))
 
         def classify() -> Classification:
-            llm = build_llm(settings, budget, temperature=0.0, response_format=CLASSIFICATION_SCHEMA,
+            llm = build_llm(settings, budget, temperature=0.0, response_format=ClassificationAnswer,
                             max_tokens=60)
             llms.append(llm)
             return self.orchestrator.classify_llm(llm, text, ctx)

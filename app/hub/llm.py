@@ -188,7 +188,7 @@ def build_llm(
     budget: TurnBudget,
     *,
     temperature: float = 0.2,
-    response_format: dict[str, Any] | None = None,
+    response_format: Any = None,
     max_tokens: int | None = None,
 ) -> Any:
     """A crewai LLM for one turn, its every request counted against `budget`.

@@ -13,26 +13,24 @@ import re
 from dataclasses import dataclass
 from typing import Any, get_args
 
+from pydantic import BaseModel, Field
+
 from app.hub.types import Intent
 
 INTENTS: tuple[str, ...] = get_args(Intent)
 
-CLASSIFICATION_SCHEMA: dict[str, Any] = {
-    "type": "json_schema",
-    "json_schema": {
-        "name": "classification",
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "properties": {
-                "intent": {"type": "string", "enum": list(INTENTS)},
-                "language": {"type": "string", "description": "BCP-47 tag, e.g. pt-BR or en"},
-            },
-            "required": ["intent", "language"],
-            "additionalProperties": False,
-        },
-    },
-}
+
+
+class ClassificationAnswer(BaseModel):
+    """The structured output asked of the model (sent as a json_schema response_format).
+
+    crewai validates the answer against it and hands back the raw text when that fails; the
+    lenient `parse_classification` then gets a second look before the rules take over.
+    """
+
+    intent: Intent
+    language: str = Field(description="BCP-47 tag of the customer's message, e.g. pt-BR or en")
+
 
 SYSTEM_PROMPT = (
     "You route customer messages of a business. Reply with JSON only: "

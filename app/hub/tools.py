@@ -117,7 +117,10 @@ class ToolBox:
         self.steps.append("tool free_slots")
         after_dt = _parse_time(after, self.timezone) if after else None
         slots = self.dp.free_slots(service_id or None, limit=6, after=after_dt)
-        return _lines(slots, self.language, self._say("Nenhum horário livre.", "No free slot."))
+        # The ids and ISO start are what book_slot needs; the human text is what the customer sees.
+        lines = [f"{describe(s, self.language)} (service_id={s.service_id}, start={s.start.isoformat()})"
+                 for s in slots]
+        return "\n".join(lines) or self._say("Nenhum horário livre.", "No free slot.")
 
     def book_slot(self, service_id: str, start: str, customer_name: str | None = None) -> str:
         from app.hub.dataproxy import SlotUnavailable  # the colleague's module; imported when used
