@@ -9,9 +9,13 @@ In-process:
         assert fake.messages(7)[0]["content"] == "Olá"
     fake.assert_no_violations()
 
-As a pytest fixture: `from tests.fakes.chatwoot import chatwoot_fake  # noqa: F401` in a test
-module (or `pytest_plugins = ["tests.fakes.chatwoot"]` in the root conftest.py) gives a started
-fake whose teardown fails the test when any request departed from the swagger.
+In pytest, a fake whose teardown fails the test when any request departed from the swagger:
+    @pytest.fixture
+    def fake():
+        with checked_fake() as fake:      # kwargs go to ChatwootFake
+            yield fake
+or the ready-made `chatwoot_fake` fixture via `pytest_plugins = ["tests.fakes.chatwoot"]` in the
+root conftest.py.
 
 As a program (tests that run it as a separate process):
     python -m tests.fakes.chatwoot --port 0 --record requests.jsonl
@@ -33,6 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -148,7 +153,9 @@ class ChatwootFake:
         return f"http://{self._server.server_address[0]}:{self.port}"
 
     def start(self) -> ChatwootFake:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="chatwoot-fake", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="chatwoot-fake", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -489,15 +496,24 @@ def _handler_for(fake: ChatwootFake) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def chatwoot_fake() -> Iterator[ChatwootFake]:
-    """A started fake; the test fails at teardown if any request departed from the swagger."""
-    fake = ChatwootFake().start()
+@contextmanager
+def checked_fake(**kwargs: Any) -> Iterator[ChatwootFake]:
+    """A started fake that, on a clean exit, fails when any request departed from the swagger."""
+    fake = ChatwootFake(**kwargs).start()
     try:
         yield fake
     finally:
         fake.stop()
     fake.assert_no_violations()
+
+
+@pytest.fixture
+def chatwoot_fake() -> Iterator[ChatwootFake]:
+    """`checked_fake()` as a fixture: load it with `pytest_plugins = ["tests.fakes.chatwoot"]` in
+    the root conftest.py, or wrap `checked_fake()` in a local fixture (importing this one into a
+    test module trips ruff's F811)."""
+    with checked_fake() as fake:
+        yield fake
 
 
 def main(argv: list[str] | None = None) -> int:
