@@ -135,7 +135,7 @@ class Orchestrator:
     def classify_rules(self, text: str, ctx: Any) -> Classification:
         from app.hub.offline import classify_rules
 
-        intent, language = classify_rules(text, ctx)
+        intent, language = classify_rules(text, ctx, default_language=self.default_language)
         return Classification(intent, language or self.default_language, "rules")
 
     def classify_llm(self, llm: Any, text: str, ctx: Any) -> Classification:
