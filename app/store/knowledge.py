@@ -100,10 +100,10 @@ class Service:
     name: str
     duration_min: int
     price: Decimal
+    currency: str = "BRL"  # services.yaml may set `currency` (top level or per service)
 
     def describe(self, language: str = "pt-BR") -> str:
-        minutes = "min"
-        return f"{self.name} — {format_money(self.price, 'BRL')} ({self.duration_min} {minutes})"
+        return f"{self.name} — {format_money(self.price, self.currency)} ({self.duration_min} min)"
 
 
 @dataclass(frozen=True)
@@ -308,14 +308,9 @@ def parse_services(path: Path) -> tuple[tuple[Service, ...], Availability]:
             raise KnowledgeError(file, item.key_lines["id"], f"duplicate service id '{service_id}'")
         seen.add(service_id)
         price = _decimal(_require(item, "price", file, (int, float, str)), file, item.key_lines["price"])
-        services.append(
-            Service(
-                service_id,
-                _require(item, "name", file).strip(),
-                _positive_int(item, "duration_min", file),
-                price,
-            )
-        )
+        name = _require(item, "name", file).strip()
+        currency = str(item.get("currency") or data.get("currency") or "BRL").upper()
+        services.append(Service(service_id, name, _positive_int(item, "duration_min", file), price, currency))
     availability = Availability(
         weekly=_parse_week(_require(data, "availability", file, dict), file, data.key_lines["availability"]),
         slot_minutes=_positive_int(data, "slot_minutes", file),
@@ -613,7 +608,7 @@ class KnowledgeBase:
 
     def services(self, conn: sqlite3.Connection) -> list[Service]:
         return [
-            Service(s["id"], s["name"], s["duration_min"], Decimal(s["price"]))
+            Service(s["id"], s["name"], s["duration_min"], Decimal(s["price"]), s.get("currency", "BRL"))
             for s in self._meta(conn, "services") or []
         ]
 
