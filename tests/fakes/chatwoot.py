@@ -272,8 +272,8 @@ class ChatwootFake:
             self._cond.notify_all()
         op, problems = self.validator.match(method, path)
         if op is not None:
-            problems = ["request body is not JSON"] if bad_json else []
-            problems += self.validator.check(method, path, body, has_body=bool(raw))
+            bad = ["request body is not JSON"]
+            problems = bad if bad_json else self.validator.check(method, path, body, has_body=bool(raw))
         if problems:
             with self._cond:
                 self.violations.extend(f"{method} {path}: {p}" for p in problems)
