@@ -60,6 +60,11 @@ def _state(ctx: Any) -> dict[str, Any]:
     return dict(getattr(ctx, "state", None) or {})
 
 
+def _same_language(business_language: str, english: bool) -> bool:
+    """The business's own texts (greeting, handoff message) fit only customers of its language."""
+    return business_language.lower().startswith("en") == english
+
+
 def classify_rules(text: str, ctx: Any = None, *, default_language: str = "pt-BR") -> tuple[str, str]:
     """(intent, language) by keyword rules: human > a pick from offered slots > scheduling >
     support (FAQ topics) > sales > other. Language keeps the conversation's when unclear."""
@@ -123,9 +128,14 @@ class OfflineResponder:
             return Decision("reply", body, None, intent, language, 0, steps=tuple(steps))  # type: ignore[arg-type]
 
         def handoff(reason: str) -> Decision:
-            message = self.dp.business_info().handoff_message
-            if en or not message:
-                message = "I'm bringing in a person from our team to help you. One moment, please!"
+            business = self.dp.business_info()
+            message = business.handoff_message if _same_language(business.language, en) else None
+            if not message:
+                message = (
+                    "I'm bringing in a person from our team to help you. One moment, please!"
+                    if en
+                    else "Vou chamar uma pessoa da nossa equipe para continuar o atendimento."
+                )
             return Decision(
                 "handoff", message, reason, intent, language, 0,  # type: ignore[arg-type]
                 summary=ctx.transcript()[-600:] or None, steps=tuple(steps),
@@ -147,12 +157,14 @@ class OfflineResponder:
         folded_words = set(words(text))
         if folded_words and folded_words <= _GREETING:
             business = self.dp.business_info()
+            if business.greeting and _same_language(business.language, en):
+                return reply(business.greeting)
             if en:
                 return reply(
                     f"Hi! Welcome to {business.name}. I can help with products, prices, delivery "
                     "or booking an appointment."
                 )
-            return reply(business.greeting or f"Olá! Bem-vindo(a) à {business.name}. Como posso ajudar?")
+            return reply(f"Olá! Bem-vindo(a) à {business.name}. Como posso ajudar?")
         if folded_words and folded_words <= _THANKS | _GREETING:
             return reply("You're welcome! Anything else?" if en else "Por nada! Posso ajudar em algo mais?")
 
