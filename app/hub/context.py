@@ -111,6 +111,13 @@ class ContextManager:
             conn = self._local.conn = connect(self.db_path)
         return conn
 
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
     def load(self, account_id: int, conversation_id: int) -> Context:
         conn = self._conn()
         row = conn.execute(
