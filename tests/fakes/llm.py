@@ -40,16 +40,18 @@ CUSTOMER_MARK = re.compile(r"<customer>(.*?)</customer>", re.S)
 INTENT_WORDS: dict[str, tuple[str, ...]] = {
     "human": ("atendente", "humano", "pessoa", "human", "agent", "person", "gerente", "manager"),
     "scheduling": (
-        "agendar", "agenda", "marcar", "horário", "horario", "reserv", "cancelar", "remarcar",
+        "agendar", "agenda", "marcar", "reserv", "horário", "horario", "cancelar", "remarcar", "horários disponíveis",
         "book", "appointment", "schedule", "slot", "cancel", "amanhã", "tomorrow", "disponív",
     ),
-    "sales": (
-        "preço", "preco", "quanto custa", "comprar", "produto", "estoque", "tem ", "vende",
-        "price", "buy", "cost", "stock", "product", "sell", "shampoo", "óleo", "kit", "pomada",
-    ),
     "support": (
-        "entrega", "devolu", "troca", "pagamento", "pix", "endereço", "onde fica", "horário de",
-        "delivery", "return", "refund", "payment", "address", "open", "where", "problema", "problem",
+        "entrega", "frete", "devolu", "troca", "trocar", "pagamento", "pix", "endereço", "onde fica",
+        "funcionamento", "deliver", "return", "refund", "payment", "address", "store", "opening hours",
+        "problema", "problem", "defeito",
+    ),
+    "sales": (
+        "preço", "preco", "quanto custa", "comprar", "produto", "estoque", "vende", "price", "buy",
+        "how much", "cost", "stock", "product", "sell", "hidratante", "protetor", "sérum", "serum",
+        "sabonete", "kit", "sunscreen", "moisturizer", "cleanser", "creme", "cream",
     ),
 }
 PT_WORDS = ("você", "voce", "olá", "ola", "oi", "quero", "obrigad", "qual", "quanto", "não", "vocês",
@@ -60,7 +62,9 @@ def classify_keywords(text: str) -> tuple[str, str]:
     """(intent, language) by keywords: the default script's stand-in for a model."""
     lowered = f" {text.lower()} "
     language = "pt-BR" if any(w in lowered for w in PT_WORDS) else "en"
-    for intent in ("human", "scheduling", "sales", "support"):
+    if any(w in lowered for w in ("funcionamento", "opening hours", "abre", "fecha")):
+        return "support", language  # "horário de funcionamento" is about the shop, not a booking
+    for intent in ("human", "scheduling", "support", "sales"):
         if any(w in lowered for w in INTENT_WORDS[intent]):
             return intent, language
     return "other", language
@@ -93,7 +97,9 @@ def _tool_names(request: dict[str, Any]) -> list[str]:
 def _pick_tool(names: list[str], words: str) -> str:
     intent, _ = classify_keywords(words)
     lowered = words.lower()
-    wants_booking = any(w in lowered for w in ("às ", "as 1", "as 9", " at ", "confirm", "reserv", "book "))
+    wants_booking = _wants_booking(lowered)
+    if "cancel" in lowered and "cancel_booking" in names:
+        return "cancel_booking"
     preference = {
         "sales": ["search_products", "product_detail"],
         "scheduling": (["book_slot"] if wants_booking else []) + ["free_slots", "list_services"],
@@ -101,7 +107,7 @@ def _pick_tool(names: list[str], words: str) -> str:
         "other": ["search_faq", "business_info"],
         "human": ["search_faq"],
     }[intent]
-    for name in preference + ["search_faq", "search_products", "free_slots"]:
+    for name in preference + ["delegate_work_to_coworker", "search_faq", "search_products", "free_slots"]:
         if name in names:
             return name
     return names[0]
@@ -119,8 +125,17 @@ def _tool_arguments(request: dict[str, Any], name: str, words: str) -> dict[str,
             kind = schema.get("type") or next(
                 (o.get("type") for o in schema.get("anyOf", []) if o.get("type") != "null"), "string"
             )
-            if key in ("query", "task", "context", "question", "sku"):
+            nullable = any(o.get("type") == "null" for o in schema.get("anyOf", []))
+            if nullable and key not in ("query", "task", "question", "context"):
+                args[key] = None
+            elif key in ("task", "question"):
+                # A delegating manager passes the customer's question on, marked as such.
+                args[key] = f"Answer the customer: <customer>{words}</customer>"
+            elif key in ("query", "context", "sku"):
                 args[key] = words
+            elif key == "booking_id":
+                found = re.search(r"#(\d+)", json.dumps(request.get("messages") or [], ensure_ascii=False))
+                args[key] = int(found.group(1)) if found else 1
             elif key == "coworker":
                 args[key] = _pick_coworker(function.get("description", ""), words)
             elif kind == "string" and key in (function.get("parameters") or {}).get("required", []):
@@ -150,11 +165,34 @@ def default_script(request: dict[str, Any]) -> Spec:
     tool_results = [m for m in messages if m.get("role") == "tool"]
     last_is_tool = bool(messages) and messages[-1].get("role") == "tool"
     names = _tool_names(request)
+    slot = _offered_slot(request)
+    booked = any(c.get("function", {}).get("name") == "book_slot"
+                 for m in messages for c in m.get("tool_calls") or [])
+    if "book_slot" in names and _wants_booking(words) and not booked:
+        if slot:  # a model that sees a free slot books it when the customer asked to
+            return {"tool_calls": [{"name": "book_slot", "arguments": {
+                "service_id": slot[0], "start": slot[1], "customer_name": None}}]}
+        if not tool_results:  # it must look the slots up first
+            return {"tool_calls": [{"name": "free_slots", "arguments": {"service_id": None, "after": None}}]}
     if names and not last_is_tool and not _answerable_from_prompt(request, words, tool_results):
         name = _pick_tool(names, words)
         return {"tool_calls": [{"name": name, "arguments": _tool_arguments(request, name, words)}]}
     source = message_text(tool_results[-1]) if tool_results else _prompt_data(request)
     return f"Resposta: {source.strip()[:600]}" if source.strip() else "Resposta: como posso ajudar?"
+
+
+def _wants_booking(words: str) -> bool:
+    lowered = f" {words.lower()} "
+    return any(w in lowered for w in (" às ", " as 9", " as 1", "confirm", "book the", "pode ser", "reserve"))
+
+
+def _offered_slot(request: dict[str, Any]) -> tuple[str, str] | None:
+    """The first slot a free_slots listing showed (in the prompt or in a tool result)."""
+    for message in request.get("messages") or []:
+        found = re.search(r"service_id=([\w-]+), start=([\d\-T:+.]+)", message_text(message))
+        if found:
+            return found.group(1), found.group(2)
+    return None
 
 
 def _prompt_data(request: dict[str, Any]) -> str:
@@ -172,8 +210,11 @@ def _answerable_from_prompt(request: dict[str, Any], words: str, tool_results: l
         return True
     if not _prompt_data(request):
         return False
-    lowered = words.lower()
-    return not any(w in lowered for w in ("às ", " as 1", " at ", "confirm", "reserv", "book ", "cancel"))
+    return not _needs_action(words)
+
+
+def _needs_action(words: str) -> bool:
+    return _wants_booking(words) or "cancel" in words.lower()
 
 
 @dataclass
