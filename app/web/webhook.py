@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 
+import orjson
 from loguru import logger
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
@@ -31,8 +31,8 @@ async def receive(request: Request) -> HTTPResponse:
     if not _is_json(request.headers.get("content-type", "")):
         raise UnsupportedMediaType()
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise BadRequest("body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object")

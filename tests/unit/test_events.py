@@ -1,7 +1,7 @@
 """Every event shape of CHATWOOT.md parsed from fixture files into typed frozen events."""
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,7 +26,7 @@ def test_message_created_incoming():
     assert e.conversation.labels == ("whatsapp",)
     assert e.conversation.contact_name == "Maria Souza"
     assert e.content == "Oi, quanto custa o hidratante facial?"
-    assert e.created_at == datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc).timestamp()
+    assert e.created_at == datetime(2026, 11, 29, 12, 0, tzinfo=UTC).timestamp()
     assert e.raw["source_id"].startswith("wamid.")
 
 
