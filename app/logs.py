@@ -9,6 +9,7 @@ Message text is only logged at DEBUG by the callers.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -95,7 +96,64 @@ def setup_logging(settings: Settings, *, component: str, filename: str | None) -
             )
     if settings.webhook_allow_unauthenticated:
         logger.warning("WEBHOOK_ALLOW_UNAUTHENTICATED=true: webhooks are accepted without credentials")
+    intercept_stdlib_logging(level)
     return redactor
+
+
+# Sanic's loggers. Sanic runs logging.config.dictConfig when an app is created, after this
+# module set logging up, and that replaces these loggers' handlers with its own stdout/stderr
+# ones; a logger's filters survive it, so the hand-over to loguru is a filter on each of them.
+SANIC_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server", "sanic.websockets")
+# Libraries that narrate every request or step at INFO/DEBUG: only their warnings are worth a line.
+NOISY_LOGGERS = ("httpx", "httpcore", "openai", "crewai", "LiteLLM")
+
+
+class _InterceptHandler(logging.Handler):
+    """Hands a standard-library record to loguru (loguru's documented InterceptHandler), so it
+    gets the program's sinks, format, component and secret redaction."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = logging.currentframe(), 2
+        while frame is not None and frame.f_code.co_filename == logging.__file__:
+            frame = frame.f_back
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
+
+
+class _DivertToLoguru(logging.Filter):
+    """On a logger whose handlers a library manages: sends each record to loguru, then drops it
+    so neither those handlers nor the root logger print it a second time."""
+
+    def __init__(self, handler: logging.Handler):
+        super().__init__()
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.handler.handle(record)
+        return False
+
+
+def intercept_stdlib_logging(level: str) -> None:
+    """Route the standard `logging` module (Sanic, crewai, LiteLLM, httpx, openai) into loguru.
+
+    Idempotent: a second call (another setup_logging in the same process) replaces the first.
+    """
+    levelno = logger.level(level).no
+    handler = _InterceptHandler(level=levelno)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(levelno)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(max(levelno, logging.WARNING))
+    for name in SANIC_LOGGERS:
+        sanic_logger = logging.getLogger(name)
+        for old in [f for f in sanic_logger.filters if isinstance(f, _DivertToLoguru)]:
+            sanic_logger.removeFilter(old)
+        sanic_logger.addFilter(_DivertToLoguru(handler))
 
 
 class _ReopeningFile:
