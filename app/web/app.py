@@ -54,10 +54,10 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
         return conn
 
     ctx.read_db = read_db
-    ctx.metrics.add_store_collector([metrics.inbox_metrics], read_db)
+    ctx.metrics.add_store_collector([metrics.inbox_metrics, metrics.worker_metrics], read_db)
     ctx.ready_checks = [
         ("inbox", health.inbox_check),
-        ("worker", health.not_configured),
+        ("worker", health.worker_check),
         ("chatwoot", lambda c: (True, "configured" if settings.chatwoot_configured else "not configured")),
         ("llm", lambda c: (True, settings.llm_model and "configured" or "not configured (offline responder)")),
         ("tunnel", health.tunnel_check),

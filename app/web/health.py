@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 
 from sanic import Blueprint, Request
@@ -14,6 +15,7 @@ bp = Blueprint("health")
 # Each readiness check: (name, function(app ctx) -> (ok, detail)). Components register theirs
 # in create_app; a check that is not configured reports so and does not fail readiness.
 ReadyCheck = Callable[[object], tuple[bool, object]]
+WORKER_STALE_S = 10.0
 
 
 @bp.get("/health")
@@ -55,5 +57,15 @@ def tunnel_check(ctx) -> tuple[bool, object]:
     return True, {"public_url": public_url}
 
 
-def not_configured(ctx) -> tuple[bool, object]:
-    return True, "not configured"
+def worker_check(ctx) -> tuple[bool, object]:
+    """Ready when a worker beat within WORKER_STALE_S: the inbox is being drained."""
+    try:
+        row = ctx.read_db().execute("SELECT * FROM heartbeats ORDER BY beat_at DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:
+        row = None  # the worker never ran against this store: its tables do not exist yet
+    if row is None:
+        return False, "no heartbeat (is `chatwootai worker` running?)"
+    age = time.time() - row["beat_at"]
+    if age > WORKER_STALE_S:
+        return False, f"stale: last heartbeat {age:.0f} s ago"
+    return True, {"status": "ok", "heartbeat_age_s": round(age, 1), "in_flight": row["in_flight"]}

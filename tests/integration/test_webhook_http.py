@@ -50,12 +50,14 @@ def test_health(web):
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
-def test_ready_reports_every_check(web):
+def test_ready_reports_every_check_and_is_503_without_a_worker(web):
     r = httpx.get(f"{web.url}/ready")
     body = r.json()
-    assert r.status_code == 200 and body["ready"] is True
     assert set(body["checks"]) == {"inbox", "worker", "chatwoot", "llm", "tunnel"}
     assert body["checks"]["inbox"] == "ok" and body["checks"]["tunnel"] == {"public_url": None}
+    # Only the web program runs here: nobody drains the inbox, so the appliance is not ready.
+    assert r.status_code == 503 and body["ready"] is False
+    assert body["checks"]["worker"].startswith("no heartbeat")
 
 
 def test_valid_message_is_queued_and_stored(web):

@@ -1,0 +1,233 @@
+"""The outbox: every request a turn implies, recorded with the turn before anything is sent.
+
+A turn's decision, its requests and the "done" mark on the events it answered are committed in
+one transaction (`commit_turn`), so a crash before that commit redoes the turn and a crash
+after it resumes sending from the outbox — never deciding twice, never posting twice.
+
+Creating a message is not idempotent in Chatwoot's API. Such rows are marked `sending` just
+before the POST and `sent` right after; a row found still `sending` after a crash may or may
+not have reached Chatwoot (the one window no local store can close), so it is not re-sent
+automatically but dead-lettered with that explanation, for an operator to replay if needed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.chatwoot.api import Request
+from app.store.conversations import ConversationState, save
+
+NOT_IDEMPOTENT = frozenset({"reply", "handoff_message", "note"})
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    turn_id: int
+    purpose: str
+    account_id: int
+    conversation_id: int
+    state: str
+    attempts: int
+    next_attempt_at: float
+    request: Request
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> OutboxRow:
+        body = json.loads(row["body"]) if row["body"] else None
+        return cls(
+            id=row["id"],
+            turn_id=row["turn_id"],
+            purpose=row["purpose"],
+            account_id=row["account_id"],
+            conversation_id=row["conversation_id"],
+            state=row["state"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            request=Request(row["method"], row["path"], body, row["purpose"]),
+        )
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    account_id: int
+    conversation_id: int
+    event_ids: tuple[int, ...]
+    action: str
+    intent: str | None
+    language: str | None
+    reason: str | None
+    llm_calls: int
+    prompt_tokens: int
+    accepted_at: float
+    started_at: float
+    decided_at: float
+
+
+def commit_turn(
+    conn: sqlite3.Connection,
+    turn: TurnRecord | None,
+    requests: Sequence[Request],
+    done_event_ids: Sequence[int],
+    state: ConversationState,
+) -> int | None:
+    """One transaction: the turn (if any), its outbox rows, the events marked done, the new state."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        turn_id = None
+        now = time.time()
+        if turn is not None:
+            turn_id = conn.execute(
+                "INSERT INTO turns (account_id, conversation_id, event_ids, action, intent, language, reason,"
+                " llm_calls, prompt_tokens, accepted_at, started_at, decided_at, finished_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    turn.account_id,
+                    turn.conversation_id,
+                    json.dumps(list(turn.event_ids)),
+                    turn.action,
+                    turn.intent,
+                    turn.language,
+                    turn.reason,
+                    turn.llm_calls,
+                    turn.prompt_tokens,
+                    turn.accepted_at,
+                    turn.started_at,
+                    turn.decided_at,
+                    None if requests else now,
+                ),
+            ).lastrowid
+            for seq, request in enumerate(requests):
+                conn.execute(
+                    "INSERT INTO outbox (turn_id, seq, purpose, account_id, conversation_id, method, path, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        turn_id,
+                        seq,
+                        request.purpose,
+                        turn.account_id,
+                        turn.conversation_id,
+                        request.method,
+                        request.path,
+                        json.dumps(request.json) if request.json is not None else None,
+                    ),
+                )
+        if done_event_ids:
+            conn.executemany(
+                "UPDATE events SET state = 'done', turn_id = ?, processed_at = ? WHERE id = ?",
+                [(turn_id, now, event_id) for event_id in done_event_ids],
+            )
+        save(conn, state)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return turn_id
+
+
+def open_rows(conn: sqlite3.Connection, account_id: int, conversation_id: int) -> list[OutboxRow]:
+    rows = conn.execute(
+        "SELECT * FROM outbox WHERE account_id = ? AND conversation_id = ? AND state IN ('pending', 'sending')"
+        " ORDER BY turn_id, seq",
+        (account_id, conversation_id),
+    ).fetchall()
+    return [OutboxRow.from_row(r) for r in rows]
+
+
+def mark_sending(conn: sqlite3.Connection, row_id: int) -> None:
+    conn.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row_id,))
+
+
+def mark_sent(conn: sqlite3.Connection, row: OutboxRow, chatwoot_id: int | None) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "UPDATE outbox SET state = 'sent', chatwoot_id = ?, sent_at = ?, last_error = NULL,"
+            " attempts = CASE WHEN state = 'sending' THEN attempts ELSE attempts + 1 END WHERE id = ?",
+            (chatwoot_id, time.time(), row.id),
+        )
+        _finish_turn_if_done(conn, row.turn_id)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def mark_retry(conn: sqlite3.Connection, row: OutboxRow, error: str, next_attempt_at: float) -> None:
+    conn.execute(
+        "UPDATE outbox SET state = 'pending', last_error = ?, next_attempt_at = ?,"
+        " attempts = CASE WHEN state = 'sending' THEN attempts ELSE attempts + 1 END WHERE id = ?",
+        (error, next_attempt_at, row.id),
+    )
+
+
+def mark_skipped(conn: sqlite3.Connection, row: OutboxRow, why: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("UPDATE outbox SET state = 'skipped', last_error = ? WHERE id = ?", (why, row.id))
+        _finish_turn_if_done(conn, row.turn_id)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def dead_letter(conn: sqlite3.Connection, row: OutboxRow, status: int | None, error: str) -> int:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", (error, row.id))
+        letter_id = conn.execute(
+            "INSERT INTO dead_letters (outbox_id, account_id, conversation_id, purpose, method, path, body,"
+            " status, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.id,
+                row.account_id,
+                row.conversation_id,
+                row.purpose,
+                row.request.method,
+                row.request.path,
+                json.dumps(row.request.json) if row.request.json is not None else None,
+                status,
+                error,
+                time.time(),
+            ),
+        ).lastrowid
+        _finish_turn_if_done(conn, row.turn_id)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return letter_id
+
+
+def _finish_turn_if_done(conn: sqlite3.Connection, turn_id: int) -> None:
+    conn.execute(
+        "UPDATE turns SET finished_at = ? WHERE id = ? AND finished_at IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM outbox WHERE turn_id = ? AND state IN ('pending', 'sending'))",
+        (time.time(), turn_id, turn_id),
+    )
+
+
+def list_dead_letters(conn: sqlite3.Connection, *, include_replayed: bool = True) -> list[sqlite3.Row]:
+    where = "" if include_replayed else " WHERE replayed_at IS NULL"
+    return conn.execute(f"SELECT * FROM dead_letters{where} ORDER BY id").fetchall()  # noqa: S608
+
+
+def get_dead_letter(conn: sqlite3.Connection, letter_id: int) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM dead_letters WHERE id = ?", (letter_id,)).fetchone()
+
+
+def mark_replayed(conn: sqlite3.Connection, letter_id: int, result: str) -> None:
+    conn.execute(
+        "UPDATE dead_letters SET replayed_at = ?, replay_result = ? WHERE id = ?", (time.time(), result, letter_id)
+    )
+
+
+def dead_letter_request(row: sqlite3.Row) -> Request:
+    body = json.loads(row["body"]) if row["body"] else None
+    return Request(row["method"], row["path"], body, row["purpose"])

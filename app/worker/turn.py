@@ -1,0 +1,194 @@
+"""One claimed conversation, worked once: outbox → events → turn → hub → outbox → Chatwoot.
+
+Order matters and is kept: a conversation's unsent requests go out before its newer events are
+looked at, and its events are applied in the order the web program stored them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from loguru import logger
+
+from app.chatwoot import api
+from app.chatwoot.events import MessageEvent, parse_event
+from app.chatwoot.policy import next_handler
+from app.hub.types import Decision, Turn, TurnAttachment, TurnMessage
+from app.settings import Settings
+from app.store import conversations, outbox
+from app.worker.hours import handoff_text
+from app.worker.sender import OutboxSender
+
+DEFAULT_HANDOFF = {
+    "pt": "Vou chamar uma pessoa da nossa equipe para continuar o seu atendimento. Só um instante, por favor.",
+    "en": "I'm bringing in someone from our team to help you. One moment, please.",
+}
+_NOTE_TEXT_LIMIT = 1500
+
+
+@dataclass
+class PendingEvents:
+    ids: list[int]
+    answered: list[TurnMessage]
+    accepted_at: float
+
+
+class ConversationWorker:
+    """Works one conversation under a lease held by the caller."""
+
+    def __init__(self, settings: Settings, conn: sqlite3.Connection, hub: Any, sender: OutboxSender):
+        self.settings = settings
+        self.conn = conn
+        self.hub = hub
+        self.sender = sender
+
+    async def run(self, account_id: int, conversation_id: int) -> None:
+        log = logger.bind(account=account_id, conversation=conversation_id)
+        # 1. What an earlier turn left unsent goes first; if it cannot go yet, newer work waits.
+        if not await self.sender.flush(account_id, conversation_id):
+            return
+        # 2. Apply the stored events in order: takeover, memory, and what the bot must answer.
+        rows = self.conn.execute(
+            "SELECT id, payload, answerable, received_at FROM events"
+            " WHERE state = 'pending' AND account_id = ? AND conversation_id = ? ORDER BY id",
+            (account_id, conversation_id),
+        ).fetchall()
+        if not rows:
+            return
+        state = conversations.load(self.conn, account_id, conversation_id)
+        pending = PendingEvents(ids=[], answered=[], accepted_at=0.0)
+        for row in rows:
+            state = self._apply(state, row, pending)
+        if pending.answered and state.handler == "human":
+            # A human took over within the same burst: they answer, the bot only listens.
+            for message in pending.answered:
+                self.hub.remember(account_id, conversation_id, "customer", message.content)
+            log.info("human handles the conversation: {} message(s) left to them", len(pending.answered))
+            pending.answered.clear()
+        if not pending.answered:
+            outbox.commit_turn(self.conn, None, [], pending.ids, state)
+            return
+
+        # 3. Decide, record the decision and its requests in one transaction, then send.
+        turn = Turn(
+            account_id=account_id,
+            conversation_id=conversation_id,
+            messages=tuple(pending.answered),
+            contact_name=state.contact_name,
+            inbox_id=state.inbox_id,
+        )
+        started = time.time()
+        await self.sender.typing(account_id, conversation_id, on=True)
+        decision = await self._decide(turn, log)
+        requests, state = self._requests_for(decision, turn, state)
+        record = outbox.TurnRecord(
+            account_id=account_id,
+            conversation_id=conversation_id,
+            event_ids=tuple(pending.ids),
+            action=decision.action,
+            intent=decision.intent,
+            language=decision.language,
+            reason=decision.reason,
+            llm_calls=decision.llm_calls,
+            prompt_tokens=decision.prompt_tokens,
+            accepted_at=pending.accepted_at,
+            started_at=started,
+            decided_at=time.time(),
+        )
+        turn_id = outbox.commit_turn(self.conn, record, requests, pending.ids, state)
+        log.bind(turn=turn_id).info(
+            "turn decided: {} (intent {}, {} LLM call(s), {:.0f} ms){}",
+            decision.action,
+            decision.intent,
+            decision.llm_calls,
+            (record.decided_at - started) * 1000,
+            f": {decision.reason}" if decision.reason else "",
+        )
+        await self.sender.flush(account_id, conversation_id)
+        await self.sender.typing(account_id, conversation_id, on=False)
+
+    def _apply(self, state: conversations.ConversationState, row: sqlite3.Row, pending: PendingEvents):
+        event = parse_event(json.loads(row["payload"]))
+        handler, status = next_handler(state.handler, state.status, event, self.settings.bot_conversation_statuses)
+        conversation = getattr(event, "conversation", None)
+        state = replace(
+            state,
+            handler=handler,
+            status=status,
+            labels=conversation.labels if conversation is not None and conversation.labels else state.labels,
+            contact_name=(conversation.contact_name if conversation is not None else None) or state.contact_name,
+            inbox_id=(conversation.inbox_id if conversation is not None else None) or state.inbox_id,
+        )
+        pending.ids.append(row["id"])
+        if not isinstance(event, MessageEvent) or event.event != "message_created":
+            return state
+        a, c = event.account_id, event.conversation_id
+        if row["answerable"] and handler == "bot":
+            pending.answered.append(
+                TurnMessage(
+                    message_id=event.message_id,
+                    content=event.content,
+                    attachments=tuple(TurnAttachment(x.file_type, x.data_url) for x in event.attachments),
+                    created_at=event.created_at or row["received_at"],
+                )
+            )
+            pending.accepted_at = max(pending.accepted_at, row["received_at"])
+        elif row["answerable"] and event.content:
+            self.hub.remember(a, c, "customer", event.content)
+        elif event.sender.type == "user" and event.message_type == "outgoing" and not event.private and event.content:
+            self.hub.remember(a, c, "agent", event.content)
+        # The bot's own messages are already in memory: the hub recorded them when it decided.
+        return state
+
+    async def _decide(self, turn: Turn, log) -> Decision:
+        try:
+            return await self.hub.decide(turn)
+        except Exception as exc:  # noqa: BLE001 - a broken turn goes to a human, never to silence
+            log.opt(exception=exc).error("hub failed: {}", type(exc).__name__)
+            return Decision(action="handoff", reason=f"internal error in the hub ({type(exc).__name__})",
+                            language=self.settings.bot_language)
+
+    def _requests_for(self, decision: Decision, turn: Turn, state: conversations.ConversationState):
+        a, c = turn.account_id, turn.conversation_id
+        if decision.action == "reply" and decision.text:
+            return [api.create_message(a, c, decision.text)], state
+        # Handoff (or a reply with nothing to say, which is a handoff too): SPEC §7.
+        reason = decision.reason or "the bot had no answer"
+        language = decision.language or self.settings.bot_language
+        lang = "en" if language.lower().startswith("en") else "pt"
+        base = self.settings.handoff_message or decision.text or DEFAULT_HANDOFF[lang]
+        hours, now = self._business_hours()
+        message = handoff_text(base, hours, now, language)
+        labels = tuple(dict.fromkeys((*state.labels, self.settings.handoff_label)))
+        requests = [
+            api.create_message(a, c, message),
+            api.create_message(a, c, self._handoff_note(decision, turn, reason), private=True),
+            api.set_labels(a, c, labels),
+        ]
+        requests[0] = replace(requests[0], purpose="handoff_message")
+        if self.settings.handoff_team_id:
+            requests.append(api.assign_team(a, c, self.settings.handoff_team_id))
+        requests.append(api.toggle_status(a, c, "open"))
+        return requests, replace(state, handler="human", status="open", labels=labels)
+
+    def _handoff_note(self, decision: Decision, turn: Turn, reason: str) -> str:
+        lines = [f"🤖 {self.settings.bot_name} handed this conversation to a human.", f"Reason: {reason}"]
+        lines.append(f"Intent: {decision.intent} · language: {decision.language}")
+        if decision.summary:
+            lines.append(f"Summary: {decision.summary[:_NOTE_TEXT_LIMIT]}")
+        for attachment in turn.attachments:
+            lines.append(f"Attachment ({attachment.file_type}): {attachment.data_url or 'no link'}")
+        return "\n".join(lines)
+
+    def _business_hours(self) -> tuple[Any, datetime]:
+        dataproxy = getattr(self.hub, "dataproxy", None)
+        hours = self.settings.business_hours
+        if hours is None and dataproxy is not None:
+            hours = dataproxy.business_info().hours
+        now = dataproxy.now() if dataproxy is not None else datetime.now().astimezone()
+        return hours, now

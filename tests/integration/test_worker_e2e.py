@@ -1,0 +1,264 @@
+"""End to end: the real web and worker programs, real SQLite, the Chatwoot fake over loopback.
+
+Every request the worker sends is checked against Chatwoot's swagger by the fake; a mismatch
+fails the test at teardown.
+"""
+
+import json
+import sqlite3
+import time
+import uuid
+
+import pytest
+
+from tests.fakes.chatwoot import Fault
+
+MESSAGES = r"/conversations/\d+/messages$"
+
+
+def paths(chatwoot, conversation_id):
+    return [(r.method, r.path.rsplit("/", 1)[-1], r.json) for r in chatwoot.requests_for(conversation_id)]
+
+
+def test_incoming_message_gets_one_reply_with_typing_around_it(appliance, chatwoot):
+    app = appliance()
+    app.customer_says(101, "quanto custa o hidratante facial?")
+    [reply] = app.wait_replies(101)
+    assert "Hidratante Facial" in reply["content"] and "R$ 49,90" in reply["content"]
+    app.settle(0.5)
+    calls = paths(chatwoot, 101)
+    assert calls == [
+        ("POST", "toggle_typing_status", {"typing_status": "on"}),
+        ("POST", "messages", {"content": reply["content"], "message_type": "outgoing", "private": False,
+                              "content_type": "text"}),
+        ("POST", "toggle_typing_status", {"typing_status": "off"}),
+    ]
+    assert all(r.headers.get("api_access_token") for r in chatwoot.requests_for(101))
+
+
+def test_same_delivery_twice_one_reply(appliance):
+    app = appliance()
+    delivery = str(uuid.uuid4())
+    payload, first = app.customer_says(102, "qual o horário de funcionamento?", delivery=delivery)
+    second = app.post(payload, delivery=delivery)
+    third = app.post(payload)  # Chatwoot's other failure mode: same message, new delivery id
+    assert (first, second, third) == ({"status": "queued"}, {"status": "duplicate"}, {"status": "duplicate"})
+    app.wait_replies(102)
+    app.settle(1.0)
+    assert len(app.replies(102)) == 1
+
+
+def test_three_messages_300ms_apart_one_reply(appliance, chatwoot):
+    app = appliance(COALESCE_WINDOW_MS="1000")
+    for text in ("oi", "quanto custa o protetor solar?", "e o hidratante facial?"):
+        app.customer_says(103, text)
+        time.sleep(0.3)
+    [reply] = app.wait_replies(103)
+    app.settle(1.5)
+    assert len(app.replies(103)) == 1
+    # One turn answered all three messages, and its reply covers both questions.
+    conn = sqlite3.connect(app.tmp / "data" / "chatwootai.db")
+    turns = conn.execute("SELECT event_ids FROM turns WHERE conversation_id = 103").fetchall()
+    assert len(turns) == 1 and len(json.loads(turns[0][0])) == 3
+    assert "Protetor Solar" in reply["content"] and "Hidratante" in reply["content"]
+
+
+def test_agent_message_silences_bot_until_pending_again(appliance):
+    app = appliance()
+    app.customer_says(104, "oi")
+    app.wait_replies(104)
+    app.agent_says(104, "Oi Maria, aqui é a Ana. Vou te ajudar pessoalmente.")
+    app.customer_says(104, "quanto custa o hidratante facial?")
+    app.settle(1.5)
+    assert len(app.replies(104)) == 1, "the bot answered after a human took over"
+    app.status_changes(104, "open", "pending")
+    app.status_changes(104, "pending", "open")  # e.g. the agent sent it back to the bot
+    app.customer_says(104, "qual o horário de funcionamento?")
+    replies = app.wait_replies(104, 2)
+    assert len(replies) == 2
+
+
+def test_customer_asks_for_a_human_hands_off(appliance, chatwoot):
+    app = appliance()
+    app.customer_says(105, "quero falar com um atendente")
+    [message] = app.wait_replies(105)
+    chatwoot.wait_for(lambda reqs: any(r.path.endswith("/105/toggle_status") for r in reqs))
+    app.settle(0.3)
+    conv = chatwoot.conversation(105)
+    notes = [m for m in conv["messages"] if m["private"]]
+    assert message["content"] and len(notes) == 1
+    assert "customer asked for a human" in notes[0]["content"]
+    assert conv["labels"] == ["whatsapp", "ai-handoff"] or conv["labels"] == ["ai-handoff"]
+    assert conv["status"] == "open"
+    order = [p for _, p, _ in paths(chatwoot, 105)]
+    assert order.index("labels") < order.index("toggle_status")
+    # After the handoff the bot stays silent.
+    app.customer_says(105, "alô?", status="open")
+    app.settle(1.0)
+    assert len(app.replies(105)) == 1
+
+
+def test_handoff_outside_business_hours_says_when_people_are_back(appliance, chatwoot):
+    app = appliance(BUSINESS_HOURS="mon 00:00-00:01", BUSINESS_TIMEZONE="UTC")
+    app.customer_says(114, "quero falar com um atendente")
+    [message] = app.wait_replies(114)
+    assert "segunda-feira às 00:00" in message["content"] or "amanhã às 00:00" in message["content"] \
+        or "hoje às 00:00" in message["content"]
+
+
+def test_bot_own_outgoing_message_and_private_note_get_no_reply(appliance, chatwoot):
+    app = appliance()
+    own = app.post({**_fixture("message_created_outgoing_bot"), "id": 880001})
+    note = app.agent_says(106, "Cliente VIP", private=True)
+    assert own["status"] == "ignored" and note["status"] == "ignored"
+    app.settle(1.5)
+    assert chatwoot.messages(106) == [] and chatwoot.requests_for(1234) == []
+
+
+def test_chatwoot_500_twice_then_200_one_reply(appliance, chatwoot):
+    chatwoot.fault("POST", MESSAGES, Fault.error(500), Fault.error(500))
+    app = appliance()
+    app.customer_says(107, "vocês aceitam pix?")
+    app.wait_replies(107)
+    app.settle(1.0)
+    assert len(app.replies(107)) == 1
+    posts = [r for r in chatwoot.requests_for(107) if r.path.endswith("/messages")]
+    assert [r.status for r in posts] == [500, 500, 200]
+
+
+def test_429_with_retry_after_2_waits_at_least_2s(appliance, chatwoot):
+    chatwoot.fault("POST", MESSAGES, Fault.error(429, "Too many requests", retry_after=2))
+    app = appliance()
+    app.customer_says(108, "vocês aceitam pix?")
+    app.wait_replies(108)
+    posts = [r for r in chatwoot.requests_for(108) if r.path.endswith("/messages")]
+    assert [r.status for r in posts] == [429, 200]
+    assert posts[1].time - posts[0].time >= 2.0
+
+
+def test_404_goes_to_dead_letters_and_replays(appliance, chatwoot):
+    chatwoot.fault("POST", MESSAGES, Fault.error(404, "Resource could not be found"))
+    app = appliance()
+    app.customer_says(109, "vocês aceitam pix?")
+    chatwoot.wait_for(lambda reqs: any(r.path.endswith("/109/messages") and r.status == 404 for r in reqs))
+    app.settle(1.0)
+    assert app.replies(109) == []
+    listing = app.cli("dead-letters", "list")
+    assert listing.returncode == 0 and "reply" in listing.stdout and "404" in listing.stdout
+    letter_id = listing.stdout.splitlines()[1].split()[0]
+    replay = app.cli("dead-letters", "replay", letter_id)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert len(app.replies(109)) == 1
+    assert "replayed: sent" in app.cli("dead-letters", "list").stdout
+
+
+def test_worker_sigkilled_before_the_reply_restarted_exactly_one_reply(appliance, chatwoot):
+    chatwoot.fault("POST", r"/110/toggle_typing_status$", Fault.slow(2.5))
+    app = appliance()
+    app.customer_says(110, "vocês aceitam pix?")
+    chatwoot.wait_for(lambda reqs: any(r.path.endswith("/110/toggle_typing_status") for r in reqs))
+    app.worker.kill()  # SIGKILL in the middle of the turn: decided nothing, sent nothing yet
+    assert app.replies(110) == []
+    app.start_worker()
+    app.wait_replies(110, timeout=20)
+    app.settle(1.5)
+    assert len(app.replies(110)) == 1
+
+
+def test_worker_sigkilled_during_the_reply_post_restarted_exactly_one_reply(appliance, chatwoot):
+    chatwoot.fault("POST", r"/111/messages$", Fault.slow(2.0))
+    app = appliance()
+    app.customer_says(111, "vocês aceitam pix?")
+    chatwoot.wait_for(lambda reqs: any(r.path.endswith("/111/messages") for r in reqs))
+    app.worker.kill()  # the POST is in flight: Chatwoot will create the message
+    app.start_worker()
+    app.wait_replies(111, timeout=20)
+    # The restarted worker takes the dead worker's lease over and finds the request it had
+    # in flight: not re-sent blindly, but a dead letter an operator can check.
+    deadline = time.monotonic() + 20
+    while "interrupted while sending" not in app.cli("dead-letters", "list").stdout:
+        assert time.monotonic() < deadline, app.worker.output()[-3000:]
+        time.sleep(0.5)
+    app.settle(1.0)
+    assert len(app.replies(111)) == 1
+
+
+def test_two_conversations_interleaved_each_in_its_own_order(appliance, chatwoot):
+    app = appliance(WORKER_CONCURRENCY="2")
+    texts = {
+        112: ["quanto custa o protetor solar?", "vocês aceitam pix?", "qual o horário de funcionamento?"],
+        113: ["qual o endereço da loja?", "quanto custa o hidratante facial?", "vocês fazem entrega?"],
+    }
+    for i in range(3):
+        for conversation in (112, 113):
+            app.customer_says(conversation, texts[conversation][i])
+            app.wait_replies(conversation, i + 1)
+    conn = sqlite3.connect(app.tmp / "data" / "chatwootai.db")
+    for conversation in (112, 113):
+        replies = app.replies(conversation)
+        assert len(replies) == 3
+        ids = [m["id"] for m in replies]
+        assert ids == sorted(ids)
+        answered = [json.loads(r[0]) for r in conn.execute(
+            "SELECT event_ids FROM turns WHERE conversation_id = ? ORDER BY id", (conversation,))]
+        flat = [e for ids in answered for e in ids]
+        assert flat == sorted(flat) and len(flat) == 3
+
+
+def test_interleaved_burst_processed_in_message_order(appliance, chatwoot):
+    # Both conversations get messages faster than the worker answers: each conversation's
+    # events are applied in the order they were stored, one turn at a time.
+    app = appliance(WORKER_CONCURRENCY="2", COALESCE_WINDOW_MS="0")
+    for i in range(4):
+        app.customer_says(115, f"quanto custa o protetor solar? ({i})")
+        app.customer_says(116, f"vocês aceitam pix? ({i})")
+    deadline = time.monotonic() + 15
+    conn = sqlite3.connect(app.tmp / "data" / "chatwootai.db")
+    while time.monotonic() < deadline:
+        pending = conn.execute("SELECT count(*) FROM events WHERE state = 'pending'").fetchone()[0]
+        if pending == 0:
+            break
+        time.sleep(0.05)
+    for conversation in (115, 116):
+        turns = [json.loads(r[0]) for r in conn.execute(
+            "SELECT event_ids FROM turns WHERE conversation_id = ? ORDER BY id", (conversation,))]
+        flat = [e for ids in turns for e in ids]
+        assert flat == sorted(flat) and len(flat) == 4
+        ids = [m["id"] for m in app.replies(conversation)]
+        assert len(ids) == len(turns) and ids == sorted(ids)
+
+
+def test_audio_attachment_is_acknowledged_never_silence(appliance, chatwoot):
+    app = appliance()
+    audio = [{"id": 9, "message_id": 1, "file_type": "audio", "data_url": "https://cw.example/audio.ogg",
+              "thumb_url": "", "file_size": 2000}]
+    app.customer_says(117, "", attachments=audio)
+    [reply] = app.wait_replies(117)
+    assert "áudio" in reply["content"]
+
+
+def test_worker_metrics_and_readiness(appliance, chatwoot):
+    import httpx
+
+    app = appliance()
+    app.customer_says(118, "quero falar com um atendente")
+    chatwoot.wait_for(lambda reqs: any(r.path.endswith("/118/toggle_status") for r in reqs))
+    app.settle(0.3)
+    text = httpx.get(f"{app.web.url}/metrics").text
+    assert 'chatwootai_turns_total{action="handoff"} 1.0' in text
+    assert "chatwootai_handoffs_total 1.0" in text
+    assert "chatwootai_turn_latency_seconds_count 1.0" in text
+    ready = httpx.get(f"{app.web.url}/ready").json()
+    assert ready["ready"] is True and ready["checks"]["worker"]["status"] == "ok"
+
+
+def _fixture(name):
+    from tests.support import fixture_event
+
+    return fixture_event(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(chatwoot):
+    yield
+    chatwoot.clear_faults()
