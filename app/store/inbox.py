@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -110,85 +109,95 @@ def pending_depth(conn: sqlite3.Connection) -> int:
 
 
 class GroupCommitWriter:
-    """One writer thread batching whatever is waiting into a single commit."""
+    """Group commit on the event loop: one commit per loop iteration for everything waiting.
 
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL", max_batch: int = 512):
+    A request appends its event and awaits a future; the first one of an iteration schedules a
+    flush with `call_soon`, which runs after every request that arrived in the same iteration
+    has appended its own. The flush is one short synchronous transaction: in WAL mode with
+    synchronous=NORMAL a commit is an append to the WAL, no fsync. The WAL checkpoint (which does
+    fsync) is taken off this connection (`wal_autocheckpoint=0`) and done by `checkpoint()` off the
+    loop, so the door never waits for the disk to flush.
+    """
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL", max_batch: int = 512,
+                 checkpoint_pages: int = 4000):
         self._path = path
         self._synchronous = synchronous
         self._max_batch = max_batch
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-writer")
+        self._checkpoint_pages = checkpoint_pages
         self._conn: sqlite3.Connection | None = None
-        self._queue: asyncio.Queue[tuple[NewEvent, asyncio.Future[str]] | None] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lock = threading.Lock()
+        self._pending: list[tuple[NewEvent, asyncio.Future[str]]] = []
+        self._scheduled = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-checkpoint")
+        self._checkpointing: asyncio.Future | None = None
+        self._writes_since_checkpoint = 0
         self.batches = 0
         self.events = 0
 
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._conn = await loop.run_in_executor(self._executor, self._open)
-        self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._run(), name="inbox-writer")
+    @property
+    def running(self) -> bool:
+        return self._conn is not None
 
-    def _open(self) -> sqlite3.Connection:
+    async def start(self) -> None:
         conn = open_inbox(self._path, check_same_thread=False)
-        # NORMAL in WAL mode: a commit is in the OS once COMMIT returns, so an accepted event
-        # survives a killed process (tested with SIGKILL); FULL adds an fsync per batch for
-        # power-cut safety (pass synchronous="FULL"; tests/bench/ingest.py measures both).
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        return conn
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._conn = conn
 
     async def store(self, event: NewEvent) -> str:
         """Durably store `event`; QUEUED or DUPLICATE. Raises StoreError when it could not."""
-        if self._queue is None or self._task is None or self._task.done():
+        if self._conn is None:
             raise StoreError("inbox writer is not running")
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        await self._queue.put((event, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+        self._pending.append((event, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
         return await future
 
-    async def _run(self) -> None:
-        assert self._queue is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            first = await self._queue.get()
-            if first is None:  # stop() was called and everything before it is written
-                return
-            batch = [first]
-            stopping = False
-            while len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            try:
-                # The write runs off the loop: a slow disk (a WAL checkpoint) never stalls /health.
-                results = await loop.run_in_executor(self._executor, self._write, [e for e, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
-                error = StoreError(f"inbox write failed: {type(exc).__name__}: {exc}")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-            else:
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-            if stopping:
-                return
-
-    def _write(self, events: list[NewEvent]) -> list[str]:
-        assert self._conn is not None
-        results = insert_batch(self._conn, events)
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+        if self._pending:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        try:
+            results = insert_batch(self._conn, [e for e, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
+            error = StoreError(f"inbox write failed: {type(exc).__name__}: {exc}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
         self.batches += 1
-        self.events += len(events)
-        return results
+        self.events += len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        self._writes_since_checkpoint += len(batch)
+        if self._writes_since_checkpoint >= self._checkpoint_pages and self._checkpointing is None:
+            self._writes_since_checkpoint = 0
+            self._checkpointing = asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint)
+            self._checkpointing.add_done_callback(lambda _: setattr(self, "_checkpointing", None))
+
+    def _checkpoint(self) -> None:
+        # Its own connection: a PASSIVE checkpoint copies WAL pages into the database and fsyncs,
+        # without blocking writers; the WAL is then reused from the start.
+        conn = connect(self._path)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     async def stop(self) -> None:
-        """Finish what is queued, then close."""
-        if self._queue is not None and self._task is not None and not self._task.done():
-            await self._queue.put(None)
-            await self._task
+        """Write what is waiting, checkpoint, close."""
+        if self._pending:
+            self._flush()
+        if self._checkpointing is not None:
+            await self._checkpointing
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.close()
         self._executor.shutdown(wait=True)

@@ -43,7 +43,7 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     )
     ctx.metrics = metrics.WebMetrics()
     ctx.writer = GroupCommitWriter(settings.db_path)
-    ctx.writer_running = lambda: ctx.writer._task is not None and not ctx.writer._task.done()
+    ctx.writer_running = lambda: ctx.writer.running
     _local = threading.local()
 
     def read_db() -> sqlite3.Connection:

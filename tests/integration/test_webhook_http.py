@@ -172,3 +172,21 @@ def test_secrets_never_logged(web):
 def test_message_text_not_logged_at_info(web):
     post(web, new_message(content="meu CPF é 123.456.789-00"))
     assert "123.456.789-00" not in (web.tmp / "logs" / "webhook.log").read_text()
+
+
+def test_storage_failure_is_500_and_the_next_event_is_stored(web):
+    # A real SQLite failure on insert (as a full disk would cause), not a mocked writer.
+    conn = sqlite3.connect(web.tmp / "data" / "chatwootai.db")
+    conn.execute("CREATE TRIGGER fail_insert BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    conn.commit()
+    try:
+        payload = new_message()
+        r = post(web, payload)
+        assert r.status_code == 500 and r.json() == {"error": "event could not be stored"}
+    finally:
+        conn.execute("DROP TRIGGER fail_insert")
+        conn.commit()
+        conn.close()
+    # Chatwoot retries a 500: the redelivery is stored, and nothing was half-written before.
+    assert post(web, payload).json() == {"status": "queued"}
+    assert len(stored(web, message_id=payload["id"])) == 1
