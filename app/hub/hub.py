@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from app.hub.crews import CREWS, CrewInput, run_crew
-from app.hub.llm import BudgetExceeded, TurnBudget, build_llm, import_crewai, reported_prompt_tokens, warm_up
+from app.hub.llm import Borrowed, BudgetExceeded, LLMPool, TurnBudget, import_crewai, warm_up
 from app.hub.orchestrator import Classification, ClassificationAnswer, Orchestrator, recent_lines
 from app.hub.tools import ToolBox
 from app.hub.types import Decision, Turn
@@ -55,6 +55,7 @@ class Hub:
         self._offline_responder: Any | None = None
         self.orchestrator = Orchestrator(settings.bot_language)
         self.llm_enabled = bool(settings.llm_model)
+        self._llms = LLMPool(settings)
         if self.llm_enabled:
             warm_up(settings)  # crewai's ~5 s import happens now, not on the first customer's turn
 
@@ -132,7 +133,7 @@ class Hub:
         # The import is local CPU work, not the model being slow: keep it off the LLM deadline.
         crewai = await asyncio.to_thread(import_crewai, settings)
         budget = TurnBudget(settings.llm_max_calls_per_turn)
-        llms: list[Any] = []
+        llms: list[Borrowed] = []
         deadline = time.monotonic() + settings.llm_timeout_s
         intent, language = "other", getattr(ctx, "language", None) or settings.bot_language
 
@@ -144,10 +145,13 @@ class Hub:
                             summary=summary, steps=tuple(steps))
 
         def classify() -> Classification:
-            llm = build_llm(settings, budget, temperature=0.0, response_format=ClassificationAnswer,
-                            max_tokens=60)
-            llms.append(llm)
-            return self.orchestrator.classify_llm(llm, text, ctx)
+            borrowed = self._llms.borrow(budget, temperature=0.0, response_format=ClassificationAnswer,
+                                         max_tokens=60)
+            llms.append(borrowed)
+            try:
+                return self.orchestrator.classify_llm(borrowed.llm, text, ctx)
+            finally:
+                self._llms.give_back(borrowed)
 
         try:
             cls = await self._in_thread(classify, budget, deadline)
@@ -169,9 +173,12 @@ class Hub:
         )
 
         def answer() -> str:
-            llm = build_llm(settings, budget)
-            llms.append(llm)
-            return run_crew(crewai, spec, llm, box, given, max_iter=budget.remaining)
+            borrowed = self._llms.borrow(budget)
+            llms.append(borrowed)
+            try:
+                return run_crew(crewai, spec, borrowed.llm, box, given, max_iter=budget.remaining)
+            finally:
+                self._llms.give_back(borrowed)
 
         try:
             reply = await self._in_thread(answer, budget, deadline)
@@ -233,8 +240,8 @@ class Hub:
         return "\n".join(p for p in parts if p)[:1000]
 
 
-def _tokens(budget: TurnBudget, llms: list[Any]) -> int:
-    reported = sum(reported_prompt_tokens(llm) for llm in llms)
+def _tokens(budget: TurnBudget, llms: list[Borrowed]) -> int:
+    reported = sum(b.prompt_tokens for b in llms)
     return reported or budget.prompt_tokens
 
 

@@ -214,6 +214,52 @@ def build_llm(
     return crewai.LLM(model=route.model, **kwargs)
 
 
+class Borrowed:
+    """An LLM lent to one turn, with the provider-reported prompt tokens it had before."""
+
+    def __init__(self, llm: Any, key: tuple):
+        self.llm = llm
+        self.key = key
+        self.tokens_before = reported_prompt_tokens(llm)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return max(0, reported_prompt_tokens(self.llm) - self.tokens_before)
+
+
+class LLMPool:
+    """crewai LLMs kept across turns, one turn at a time each.
+
+    Building a crewai LLM costs ~25 ms of CPU per turn (two httpx clients, each loading the CA
+    bundle into a fresh SSL context) — more than the rest of a turn's own work. A turn borrows
+    one, points its budget interceptor at the turn's budget, and gives it back when the thread
+    using it is done (even after a timeout: only then is it no longer in use).
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._free: dict[tuple, list[Any]] = {}
+        self._lock = threading.Lock()
+        self.built = 0
+
+    def borrow(self, budget: TurnBudget, *, temperature: float = 0.2, response_format: Any = None,
+               max_tokens: int | None = None) -> Borrowed:
+        key = (temperature, response_format, max_tokens)
+        with self._lock:
+            free = self._free.setdefault(key, [])
+            llm = free.pop() if free else None
+        if llm is None:
+            llm = build_llm(self.settings, budget, temperature=temperature, response_format=response_format,
+                            max_tokens=max_tokens)
+            self.built += 1
+        llm.interceptor.budget = budget
+        return Borrowed(llm, key)
+
+    def give_back(self, borrowed: Borrowed) -> None:
+        with self._lock:
+            self._free.setdefault(borrowed.key, []).append(borrowed.llm)
+
+
 def reported_prompt_tokens(llm: Any) -> int:
     """The provider-reported prompt tokens crewai accumulated on `llm` (0 when unknown)."""
     try:
