@@ -2,7 +2,7 @@
 
     python3 scripts/gen-env.py [PATH]        (default: .env)
 
-Only what `make run` needs: the two webhook secrets and local data/log directories. Everything
+Only what `make run` needs: a fresh webhook token and local data/log directories. Everything
 else keeps its default (the bundled example business, no LLM: the offline responder answers).
 See .env.example for every variable.
 """
@@ -19,10 +19,10 @@ TEMPLATE = """\
 
 # Put this token in the URL Chatwoot calls: https://<public host>/webhook?token=<WEBHOOK_AUTH_TOKEN>
 WEBHOOK_AUTH_TOKEN={token}
-# When Chatwoot signs its webhooks (account webhooks since v4.11.2, agent bots since v4.13.0),
-# replace this with the secret Chatwoot shows for the webhook/bot; on an older Chatwoot, which
-# sends no signature, remove the line. Every configured mechanism must pass.
-CHATWOOT_WEBHOOK_SECRET={secret}
+# Chatwoot signs webhooks with a secret it generates (account webhooks since v4.11.2, agent bots
+# since v4.13.0): copy it from Chatwoot into this line and uncomment it. Every configured
+# mechanism must pass, so a secret invented here would reject every real webhook.
+# CHATWOOT_WEBHOOK_SECRET=
 
 DATA_DIR=./data
 LOG_DIR=./logs
@@ -34,12 +34,12 @@ def main(argv: list[str]) -> int:
     if path.exists():
         print(f"{path} exists: left as it is")
         return 0
-    text = TEMPLATE.format(token=secrets.token_urlsafe(32), secret=secrets.token_urlsafe(32))
+    text = TEMPLATE.format(token=secrets.token_urlsafe(32))
     # O_EXCL: never overwrite a file that appeared meanwhile; 0600: it holds secrets.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
-    print(f"{path} written with fresh WEBHOOK_AUTH_TOKEN and CHATWOOT_WEBHOOK_SECRET")
+    print(f"{path} written with a fresh WEBHOOK_AUTH_TOKEN")
     return 0
 
 
