@@ -64,13 +64,16 @@ def spawn_listening(cmd: list[str], env: dict, cwd: Path) -> tuple[subprocess.Po
     return proc, line.split()[1].strip()
 
 
+_http = httpx.Client(timeout=10)  # one keep-alive connection: the poster must not be the bottleneck
+
+
 def post(web_url: str, conversation: int, text: str, message_id: int) -> None:
     payload = fixture_event("message_created_incoming")
     payload.update(id=message_id, content=text)
     payload["conversation"]["id"] = conversation
     body = json.dumps(payload).encode()
-    r = httpx.post(f"{web_url}/webhook", content=body, params={"token": TOKEN},
-                   headers=signed_headers(body, delivery=str(uuid.uuid4())), timeout=10)
+    r = _http.post(f"{web_url}/webhook", content=body, params={"token": TOKEN},
+                   headers=signed_headers(body, delivery=str(uuid.uuid4())))
     assert r.json() == {"status": "queued"}, r.text
 
 

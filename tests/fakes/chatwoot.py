@@ -468,6 +468,9 @@ _ROUTES: dict[tuple[str, str], Callable[..., tuple]] = {
 def _handler_for(fake: ChatwootFake) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like a real server behind a proxy
+        # Headers and body go out in two writes: with Nagle on, the second waits for the
+        # client's delayed ACK (40 ms) on every response. Real servers set TCP_NODELAY too.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
