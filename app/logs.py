@@ -146,9 +146,13 @@ def intercept_stdlib_logging(level: str) -> None:
     handler = _InterceptHandler(level=levelno)
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(levelno)
+    # Our own code logs through loguru; what reaches the stdlib root is third-party chatter
+    # (crewai logs "validated tool" and token usage at INFO on every call): warnings and up.
+    root.setLevel(max(levelno, logging.WARNING))
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(max(levelno, logging.WARNING))
+    # Warns on every call for a model it has no tokenizer for (any local Ollama model).
+    logging.getLogger("crewai.llms.base_llm").setLevel(logging.ERROR)
     for name in SANIC_LOGGERS:
         sanic_logger = logging.getLogger(name)
         for old in [f for f in sanic_logger.filters if isinstance(f, _DivertToLoguru)]:

@@ -30,6 +30,11 @@ _ACK = {
     "en": "I got {what}, but I can't listen to audio or open images or files here yet. "
     "Could you type what you need, please?",
 }
+_ATTACHMENT_NOTE = {
+    "pt": "(Recebi também o seu anexo, mas por aqui não consigo abri-lo. Se ele for importante, "
+    "me conte em texto o que ele mostra.)",
+    "en": "(I also got your attachment, but I can't open it here. If it matters, tell me in text what it shows.)",
+}
 _WHAT = {
     "pt": {"audio": "seu áudio", "video": "seu vídeo", "image": "sua imagem", "file": "seu arquivo"},
     "en": {"audio": "your audio", "video": "your video", "image": "your image", "file": "your file"},
@@ -86,8 +91,17 @@ class Hub:
         if not self.llm_enabled:
             cls = self.orchestrator.classify_rules(text, ctx)
             steps.append(f"classified {cls.intent} (rules)")
-            return self._offline(turn, ctx, cls, steps, summary)
-        return await self._decide_with_llm(turn, ctx, text, steps, summary)
+            decision = self._offline(turn, ctx, cls, steps, summary)
+        else:
+            decision = await self._decide_with_llm(turn, ctx, text, steps, summary)
+        if turn.attachments and decision.action == "reply" and decision.text:
+            # Text came with an image, audio or file we cannot read: answer the text and say so,
+            # rather than let the attachment pass as if it had been seen.
+            lang = (decision.language or language).lower()
+            note = _ATTACHMENT_NOTE["en" if lang.startswith("en") else "pt"]
+            decision = replace(decision, text=f"{decision.text}\n\n{note}",
+                               steps=(*decision.steps, "attachment acknowledged"))
+        return decision
 
     def remember(self, account_id: int, conversation_id: int, role: str, text: str) -> None:
         """Record a message the worker saw that the hub did not write (an agent's, or a bot's)."""

@@ -35,8 +35,10 @@ class OutboxSender:
         *,
         admin_client: ChatwootClient | None = None,
         typing_client: ChatwootClient | None = None,
+        round_backoff_s: float = ROUND_BACKOFF_S,
     ):
         self.conn = conn
+        self.round_backoff_s = round_backoff_s
         self.client = client
         self.admin_client = admin_client
         self.typing_client = typing_client or client
@@ -84,13 +86,13 @@ class OutboxSender:
             log.error("{} rejected by Chatwoot (HTTP {}): dead letter {}", row.purpose, exc.status, letter)
             return True
         except ChatwootUnavailable as exc:
-            rounds = row.attempts + (0 if row.purpose in outbox.NOT_IDEMPOTENT else 1)
+            rounds = row.attempts + 1  # `row` was read before this round started
             if rounds >= MAX_ROUNDS:
                 letter = outbox.dead_letter(self.conn, row, exc.status, str(exc))
                 conversations.bump(self.conn, "dead_letters")
                 log.error("{} failed {} rounds: dead letter {}", row.purpose, rounds, letter)
                 return True
-            delay = min(ROUND_BACKOFF_MAX_S, ROUND_BACKOFF_S * 2 ** (rounds - 1)) * random.uniform(0.5, 1.0)
+            delay = min(ROUND_BACKOFF_MAX_S, self.round_backoff_s * 2 ** (rounds - 1)) * random.uniform(0.5, 1.0)
             outbox.mark_retry(self.conn, row, str(exc), time.time() + delay)
             log.warning("{} not sent ({}); next round in {:.0f} s", row.purpose, exc.last_error, delay)
             return False

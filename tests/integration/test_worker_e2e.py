@@ -237,6 +237,25 @@ def test_audio_attachment_is_acknowledged_never_silence(appliance, chatwoot):
     assert "áudio" in reply["content"]
 
 
+def test_image_with_text_answers_the_text_and_acknowledges_the_image(appliance):
+    app = appliance()
+    image = [{"id": 10, "message_id": 1, "file_type": "image", "data_url": "https://cw.example/foto.jpg",
+              "thumb_url": "", "file_size": 50000}]
+    app.customer_says(119, "quanto custa o protetor solar?", attachments=image)
+    [reply] = app.wait_replies(119)
+    assert "Protetor Solar" in reply["content"] and "anexo" in reply["content"]
+
+
+def test_handoff_note_links_the_attachment_for_the_agent(appliance, chatwoot):
+    app = appliance()
+    audio = [{"id": 11, "message_id": 1, "file_type": "audio", "data_url": "https://cw.example/voz.ogg",
+              "thumb_url": "", "file_size": 3000}]
+    app.customer_says(120, "quero falar com um atendente", attachments=audio)
+    chatwoot.wait_for(lambda reqs: any(r.path.endswith("/120/toggle_status") for r in reqs))
+    [note] = [m for m in chatwoot.messages(120) if m["private"]]
+    assert "Attachment (audio): https://cw.example/voz.ogg" in note["content"]
+
+
 def test_worker_metrics_and_readiness(appliance, chatwoot):
     import httpx
 
