@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import time
+import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,9 +22,6 @@ from loguru import logger
 from app.settings import Settings
 
 REDACTED = "***"
-_TEXT_FORMAT = (
-    "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} [{extra[component]}] {message}{extra[_fields]}"
-)
 
 
 class Redactor:
@@ -54,22 +54,50 @@ class Redactor:
         extra["_fields"] = f" {fields}" if fields else ""
 
 
-def _json_sink(stream):
-    def write(message) -> None:
-        r = message.record
-        line = {
-            "time": r["time"].isoformat(),
-            "level": r["level"].name,
-            "component": r["extra"].get("component"),
-            "message": r["message"],
-        }
-        line.update({k: v for k, v in r["extra"].items() if not k.startswith("_") and k != "component"})
-        if r["exception"] is not None:
-            line["exception"] = f"{r['exception'].type.__name__}: {r['exception'].value}"
-        stream.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
-        stream.flush()
+def _render_json(r) -> str:
+    line = {
+        "time": r["time"].isoformat(),
+        "level": r["level"].name,
+        "component": r["extra"].get("component"),
+        "message": r["message"],
+    }
+    line.update({k: v for k, v in r["extra"].items() if not k.startswith("_") and k != "component"})
+    if r["exception"] is not None:
+        line["exception"] = f"{r['exception'].type.__name__}: {r['exception'].value}"
+    return json.dumps(line, default=str, ensure_ascii=False) + "\n"
 
-    return write
+
+def _render_text(r) -> str:
+    t = r["time"]
+    text = (
+        f"{t:%Y-%m-%d %H:%M:%S}.{t.microsecond // 1000:03d} {r['level'].name: <7} "
+        f"[{r['extra']['component']}] {r['message']}{r['extra']['_fields']}\n"
+    )
+    if r["exception"] is not None:
+        exc = r["exception"]
+        text += "".join(traceback.format_exception(exc.type, exc.value, exc.traceback))
+    return text
+
+
+class _TeeSink:
+    """Renders a record once and writes it to stdout and to the program's file in LOG_DIR.
+
+    One sink instead of two halves the formatting work on the webhook's hot path; the file is
+    reopened when the logrotate sidecar moved it away (checked at most once a second, not with a
+    stat() per line as loguru's own `watch=True` does).
+    """
+
+    def __init__(self, render, stream, path: Path | None):
+        self._render = render
+        self._stream = stream
+        self._file = _ReopeningFile(path) if path else None
+
+    def write(self, message) -> None:
+        text = self._render(message.record)
+        self._stream.write(text)
+        self._stream.flush()
+        if self._file is not None:
+            self._file.write(text)
 
 
 def setup_logging(settings: Settings, *, component: str, filename: str | None) -> Redactor:
@@ -78,22 +106,14 @@ def setup_logging(settings: Settings, *, component: str, filename: str | None) -
     logger.remove()
     logger.configure(extra={"component": component, "_fields": ""}, patcher=redactor.patch)
     level = settings.log_level
-    if settings.log_format == "json":
-        logger.add(_json_sink(sys.stdout), level=level, format="{message}")
-    else:
-        logger.add(sys.stdout, level=level, format=_TEXT_FORMAT, colorize=False, backtrace=False, diagnose=False)
+    path = None
     if filename:
         log_dir = Path(settings.log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / filename
-        if settings.log_format == "json":
-            handle = path.open("a", encoding="utf-8", buffering=1)
-            logger.add(_json_sink(_ReopeningFile(path, handle)), level=level, format="{message}")
-        else:
-            # watch=True reopens the file after the logrotate sidecar moved it away.
-            logger.add(
-                str(path), level=level, format=_TEXT_FORMAT, watch=True, backtrace=False, diagnose=False
-            )
+    render = _render_json if settings.log_format == "json" else _render_text
+    logger.add(_TeeSink(render, sys.stdout, path).write, level=level, format="{message}",
+               backtrace=False, diagnose=False, catch=True)
     if settings.webhook_allow_unauthenticated:
         logger.warning("WEBHOOK_ALLOW_UNAUTHENTICATED=true: webhooks are accepted without credentials")
     intercept_stdlib_logging(level)
@@ -161,22 +181,28 @@ def intercept_stdlib_logging(level: str) -> None:
 
 
 class _ReopeningFile:
-    """A line-buffered file that reopens itself when logrotate renamed it (like loguru's watch=True)."""
+    """A line-buffered append-only file that reopens itself after logrotate renamed or removed it."""
 
-    def __init__(self, path: Path, handle):
-        self._path, self._handle = path, handle
-        self._ino = path.stat().st_ino
+    CHECK_EVERY_S = 1.0
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._open()
+
+    def _open(self) -> None:
+        self._handle = self._path.open("a", encoding="utf-8", buffering=1)
+        self._ino = os.fstat(self._handle.fileno()).st_ino
+        self._checked = time.monotonic()
 
     def write(self, text: str) -> None:
-        try:
-            moved = self._path.stat().st_ino != self._ino
-        except FileNotFoundError:
-            moved = True
-        if moved:
-            self._handle.close()
-            self._handle = self._path.open("a", encoding="utf-8", buffering=1)
-            self._ino = self._path.stat().st_ino
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_EVERY_S:
+            self._checked = now
+            try:
+                moved = os.stat(self._path).st_ino != self._ino
+            except FileNotFoundError:
+                moved = True
+            if moved:
+                self._handle.close()
+                self._open()
         self._handle.write(text)
-
-    def flush(self) -> None:
-        self._handle.flush()

@@ -101,6 +101,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--max-requests", type=int, default=120_000)
+    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the real server (INFO: one line per webhook)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(max_workers=1) as pool:
@@ -110,7 +111,7 @@ def main() -> int:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         bare = measure([sys.executable, str(tmp_path / "bare.py"), str(bare_port)], env, bare_port, args, pool)
 
-        real_env = {**env, **base_env(tmp_path, WEBHOOK_PORT=str(real_port), LOG_LEVEL="WARNING"),
+        real_env = {**env, **base_env(tmp_path, WEBHOOK_PORT=str(real_port), LOG_LEVEL=args.log_level),
                     "BENCH_CWD": str(tmp_path)}
         real = measure([sys.executable, "-m", "app.cli", "serve"], real_env, real_port, args, pool)
         conn = sqlite3.connect(tmp_path / "data" / "chatwootai.db")

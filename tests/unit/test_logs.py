@@ -1,0 +1,60 @@
+"""Logging: secrets redacted everywhere, JSON lines, and the file reopened after logrotate moved it."""
+
+import json
+
+import pytest
+from loguru import logger
+
+from app import logs
+from app.logs import setup_logging
+from app.settings import Settings
+
+SECRET = "sk-live-9f8e7d6c"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    def make(**env):
+        return Settings.from_env({"WEBHOOK_AUTH_TOKEN": "tok-abcdef", "LLM_API_KEY": SECRET,
+                                  "LOG_DIR": str(tmp_path), **env})
+    yield make
+    logger.remove()
+
+
+def test_secrets_redacted_in_message_fields_and_exceptions(settings, tmp_path, capsys):
+    setup_logging(settings(), component="test", filename="t.log")
+    logger.bind(url=f"https://x/webhook?token=tok-abcdef").info("key is {}", SECRET)
+    try:
+        raise RuntimeError(f"auth failed with {SECRET}")
+    except RuntimeError as exc:
+        logger.opt(exception=exc).error("boom")
+    written = (tmp_path / "t.log").read_text() + capsys.readouterr().out
+    assert SECRET not in written and "tok-abcdef" not in written
+    assert "key is ***" in written and "token=***" in written and "RuntimeError: auth failed with ***" in written
+
+
+def test_json_format_one_object_per_line(settings, tmp_path):
+    setup_logging(settings(LOG_FORMAT="json"), component="web", filename="j.log")
+    logger.bind(conversation=7, delivery="d-9").info("webhook queued")
+    [line] = [json.loads(x) for x in (tmp_path / "j.log").read_text().splitlines()]
+    assert line["component"] == "web" and line["conversation"] == 7 and line["message"] == "webhook queued"
+
+
+def test_file_reopened_after_logrotate_renamed_it(settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(logs._ReopeningFile, "CHECK_EVERY_S", 0.0)
+    setup_logging(settings(), component="web", filename="webhook.log")
+    logger.info("before rotation")
+    (tmp_path / "webhook.log").rename(tmp_path / "webhook.log.1")
+    logger.info("after rotation")
+    assert "before rotation" in (tmp_path / "webhook.log.1").read_text()
+    assert "after rotation" in (tmp_path / "webhook.log").read_text()
+    assert "after rotation" not in (tmp_path / "webhook.log.1").read_text()
+
+
+def test_debug_lines_only_at_debug_level(settings, tmp_path):
+    setup_logging(settings(), component="web", filename="d.log")
+    logger.debug("content: secret customer text")
+    assert "customer text" not in (tmp_path / "d.log").read_text()
+    setup_logging(settings(LOG_LEVEL="DEBUG"), component="web", filename="d.log")
+    logger.debug("content: visible now")
+    assert "visible now" in (tmp_path / "d.log").read_text()
