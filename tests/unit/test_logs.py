@@ -23,7 +23,7 @@ def settings(tmp_path):
 
 def test_secrets_redacted_in_message_fields_and_exceptions(settings, tmp_path, capsys):
     setup_logging(settings(), component="test", filename="t.log")
-    logger.bind(url=f"https://x/webhook?token=tok-abcdef").info("key is {}", SECRET)
+    logger.bind(url="https://x/webhook?token=tok-abcdef").info("key is {}", SECRET)
     try:
         raise RuntimeError(f"auth failed with {SECRET}")
     except RuntimeError as exc:
