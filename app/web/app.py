@@ -58,8 +58,8 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     ctx.ready_checks = [
         ("inbox", health.inbox_check),
         ("worker", health.worker_check),
-        ("chatwoot", lambda c: (True, "configured" if settings.chatwoot_configured else "not configured")),
-        ("llm", lambda c: (True, settings.llm_model and "configured" or "not configured (offline responder)")),
+        ("chatwoot", health.chatwoot_check),
+        ("llm", health.llm_check),
         ("tunnel", health.tunnel_check),
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
@@ -69,3 +70,35 @@ def worker_check(ctx) -> tuple[bool, object]:
     if age > WORKER_STALE_S:
         return False, f"stale: last heartbeat {age:.0f} s ago"
     return True, {"status": "ok", "heartbeat_age_s": round(age, 1), "in_flight": row["in_flight"]}
+
+
+def chatwoot_check(ctx) -> tuple[bool, object]:
+    """What the worker's last requests to Chatwoot did. Informational: a Chatwoot outage does not
+    make the appliance unready — webhooks are still accepted and replies wait in the outbox."""
+    if not ctx.settings.chatwoot_configured:
+        return True, "not configured"
+    try:
+        db = ctx.read_db()
+        sent = db.execute("SELECT max(sent_at) FROM outbox WHERE state = 'sent'").fetchone()[0]
+        failing = db.execute(
+            "SELECT last_error FROM outbox WHERE state IN ('pending', 'sending') AND last_error IS NOT NULL"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return True, {"status": "no requests yet"}
+    if failing is not None:
+        return True, {"status": "failing", "last_error": failing[0]}
+    if sent is None:
+        return True, {"status": "no requests yet"}
+    return True, {"status": "ok", "last_sent_age_s": round(time.time() - sent, 1)}
+
+
+def llm_check(ctx) -> tuple[bool, object]:
+    settings = ctx.settings
+    if not settings.llm_model:
+        return True, "not configured (offline responder)"
+    base = settings.llm_base_url
+    if base:
+        parts = urlsplit(base)  # never show credentials someone put in the URL
+        base = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path
+    return True, {"model": settings.llm_model, "base_url": base or "provider default"}

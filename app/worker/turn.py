@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from app.chatwoot import api
-from app.chatwoot.events import MessageEvent, parse_event
+from app.chatwoot.events import EventError, MessageEvent, parse_event
 from app.chatwoot.policy import next_handler
 from app.hub.types import Decision, Turn, TurnAttachment, TurnMessage
 from app.settings import Settings
@@ -113,7 +113,14 @@ class ConversationWorker:
         await self.sender.typing(account_id, conversation_id, on=False)
 
     def _apply(self, state: conversations.ConversationState, row: sqlite3.Row, pending: PendingEvents):
-        event = parse_event(json.loads(row["payload"]))
+        pending.ids.append(row["id"])
+        try:
+            event = parse_event(json.loads(row["payload"]))
+        except (EventError, ValueError) as exc:
+            # Stored by an older version that parsed it differently: skip it rather than block
+            # the conversation behind an event that can never be worked. It stays in the inbox.
+            logger.bind(event_id=row["id"]).error("stored event cannot be parsed, skipped: {}", exc)
+            return state
         handler, status = next_handler(state.handler, state.status, event, self.settings.bot_conversation_statuses)
         conversation = getattr(event, "conversation", None)
         state = replace(
@@ -124,7 +131,6 @@ class ConversationWorker:
             contact_name=(conversation.contact_name if conversation is not None else None) or state.contact_name,
             inbox_id=(conversation.inbox_id if conversation is not None else None) or state.inbox_id,
         )
-        pending.ids.append(row["id"])
         if not isinstance(event, MessageEvent) or event.event != "message_created":
             return state
         a, c = event.account_id, event.conversation_id

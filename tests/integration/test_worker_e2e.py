@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from tests.fakes.chatwoot import Fault
+from tests.integration.conftest import BOT_TOKEN
 
 MESSAGES = r"/conversations/\d+/messages$"
 
@@ -183,6 +184,27 @@ def test_worker_sigkilled_during_the_reply_post_restarted_exactly_one_reply(appl
     assert len(app.replies(111)) == 1
 
 
+def test_sigterm_finishes_the_turn_in_flight_then_exits(appliance, chatwoot):
+    chatwoot.fault("POST", r"/122/toggle_typing_status$", Fault.slow(1.5))
+    app = appliance()
+    app.customer_says(122, "vocês aceitam pix?")
+    chatwoot.wait_for(lambda reqs: any(r.path.endswith("/122/toggle_typing_status") for r in reqs))
+    assert app.worker.stop() == 0  # SIGTERM while the turn waits on Chatwoot
+    assert len(app.replies(122)) == 1
+    assert "finishing 1 conversation(s) in flight" in app.worker.output()
+
+
+def test_an_unparseable_stored_event_does_not_block_its_conversation(appliance):
+    app = appliance()
+    conn = sqlite3.connect(app.tmp / "data" / "chatwootai.db")
+    conn.execute("INSERT INTO events (account_id, conversation_id, kind, answerable, payload, received_at)"
+                 " VALUES (1, 123, 'message_created', 1, '{\"event\": \"message_created\"}', 0)")
+    conn.commit()
+    app.customer_says(123, "vocês aceitam pix?")
+    app.wait_replies(123)
+    assert "stored event cannot be parsed, skipped" in app.worker.output()
+
+
 def test_two_conversations_interleaved_each_in_its_own_order(appliance, chatwoot):
     app = appliance(WORKER_CONCURRENCY="2")
     texts = {
@@ -269,6 +291,24 @@ def test_worker_metrics_and_readiness(appliance, chatwoot):
     assert "chatwootai_turn_latency_seconds_count 1.0" in text
     ready = httpx.get(f"{app.web.url}/ready").json()
     assert ready["ready"] is True and ready["checks"]["worker"]["status"] == "ok"
+    assert ready["checks"]["chatwoot"]["status"] == "ok"
+
+
+def test_ready_reports_chatwoot_failing_but_stays_ready(appliance, chatwoot):
+    import httpx
+
+    chatwoot.fault("POST", MESSAGES, *[Fault.error(502)] * 5)
+    app = appliance()
+    app.customer_says(121, "vocês aceitam pix?")
+    deadline = time.monotonic() + 20
+    while True:
+        ready = httpx.get(f"{app.web.url}/ready").json()
+        if isinstance(ready["checks"]["chatwoot"], dict) and ready["checks"]["chatwoot"]["status"] == "failing":
+            break
+        assert time.monotonic() < deadline, ready
+        time.sleep(0.2)
+    assert ready["ready"] is True and "HTTP 502" in ready["checks"]["chatwoot"]["last_error"]
+    assert BOT_TOKEN not in json.dumps(ready)
 
 
 def _fixture(name):
