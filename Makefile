@@ -1,5 +1,5 @@
 # ChatwootAI — developer and operator entry points (README "Quick start").
-#   make run    venv + install + .env with fresh secrets, then web and worker in the foreground
+#   make run    venv + install + .env with a fresh webhook token, then web and worker in the foreground
 #   make test   venv + install with test extras, then pytest (tests/unit, tests/integration)
 #   make lint | bench | clean
 
@@ -17,7 +17,7 @@ BENCHES    := ingest llm_cost pipeline
 .PHONY: help run test lint bench clean
 
 help:
-	@echo "make run    create .venv, install, write .env (fresh secrets) if missing, run web + worker"
+	@echo "make run    create .venv, install, write .env (fresh webhook token) if missing, run web + worker"
 	@echo "make test   install with test extras and run the test suite"
 	@echo "make lint   ruff check"
 	@echo "make bench  run the benchmarks in tests/bench/"
