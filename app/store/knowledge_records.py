@@ -1,0 +1,132 @@
+"""The knowledge as typed records (SPEC §8.1): what the rest of the appliance reads.
+
+Frozen dataclasses for the business, its products, FAQ entries, services and availability,
+each able to describe itself in the customer's language, plus `format_money`. Parsing the
+files into these lives in `app.store.knowledge_files`; storing and searching them in
+`app.store.knowledge` (which re-exports every name here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def format_money(price: Decimal, currency: str) -> str:
+    """BRL the Brazilian way (R$ 1.234,50); anything else as `USD 12.50`."""
+    if currency.upper() == "BRL":
+        text = f"{price:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
+        return f"R$ {text}"
+    return f"{currency.upper()} {price:.2f}"
+
+
+def _english(language: str | None) -> bool:
+    return bool(language) and language.lower().startswith("en")
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    name: str
+    description: str
+    price: Decimal
+    currency: str
+    stock: int
+    category: str
+
+    @property
+    def in_stock(self) -> bool:
+        return self.stock > 0
+
+    def describe(self, language: str = "pt-BR") -> str:
+        if _english(language):
+            stock = f"in stock: {self.stock}" if self.in_stock else "out of stock"
+        else:
+            stock = f"em estoque: {self.stock}" if self.in_stock else "esgotado"
+        return f"{self.name} — {format_money(self.price, self.currency)} ({stock})"
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    question: str
+    answer: str
+    score: float = 0.0  # higher is better; 1.0 = every query word found in the question
+
+    def describe(self, language: str = "pt-BR") -> str:
+        return f"{self.question}\n{self.answer}"
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    name: str
+    duration_min: int
+    price: Decimal
+    currency: str = "BRL"  # services.yaml may set `currency` (top level or per service)
+
+    def describe(self, language: str = "pt-BR") -> str:
+        return f"{self.name} — {format_money(self.price, self.currency)} ({self.duration_min} min)"
+
+
+@dataclass(frozen=True)
+class Availability:
+    weekly: dict[str, tuple[str, ...]]  # weekday (mon..sun) → ("HH:MM-HH:MM", ...)
+    slot_minutes: int
+    capacity: int
+    days_ahead: int
+
+
+_PT_DAYS = {"mon": "seg", "tue": "ter", "wed": "qua", "thu": "qui", "fri": "sex", "sat": "sáb", "sun": "dom"}
+
+
+@dataclass(frozen=True)
+class BusinessInfo:
+    name: str
+    description: str
+    language: str
+    timezone: str
+    hours: dict[str, tuple[str, ...]]
+    handoff_message: str
+    greeting: str
+    address: str | None = None
+    phone: str | None = None
+    website: str | None = None
+    policies: str | None = None
+
+    def describe_hours(self, language: str = "pt-BR") -> str:
+        english = _english(language)
+        parts = []
+        for day in WEEKDAYS:
+            label = day.capitalize() if english else _PT_DAYS[day]
+            spans = self.hours.get(day)
+            parts.append(
+                f"{label} {', '.join(spans)}" if spans else f"{label} {'closed' if english else 'fechado'}"
+            )
+        return "; ".join(parts)
+
+    def describe(self, language: str = "pt-BR") -> str:
+        english = _english(language)
+        lines = [
+            f"{self.name}: {self.description}",
+            ("Hours: " if english else "Horário: ") + self.describe_hours(language),
+        ]
+        for label_en, label_pt, value in (
+            ("Address", "Endereço", self.address),
+            ("Phone", "Telefone", self.phone),
+            ("Website", "Site", self.website),
+            ("Policies", "Políticas", self.policies),
+        ):
+            if value:
+                lines.append(f"{label_en if english else label_pt}: {value}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    business: BusinessInfo
+    products: tuple[Product, ...]
+    faq: tuple[FaqEntry, ...]
+    services: tuple[Service, ...]
+    availability: Availability
