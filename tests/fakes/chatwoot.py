@@ -24,6 +24,8 @@ prints `LISTENING http://127.0.0.1:PORT` once ready and writes each request as a
 Tokens: `user_tokens` act as an administrator; `bot_tokens` as an agent bot and, like Chatwoot,
 may only call the conversation endpoints bots are allowed (401 otherwise). Requests go through:
 record -> swagger check -> injected faults -> 404/422 on a violation -> token -> handler.
+This module is the server (recording, faults, the swagger check, the CLI); the token check and
+the per-endpoint handlers are in `tests/fakes/chatwoot_routes.py`.
 """
 
 from __future__ import annotations
@@ -45,24 +47,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.fakes.chatwoot_routes import NOT_FOUND, route
 from tests.fakes.swagger import SwaggerValidator, shared_validator
 
-NOT_FOUND = {"error": "Resource could not be found"}
 _HANG = object()
-_CONV = "/api/v1/accounts/{account_id}/conversations/{conversation_id}"
-# What an agent bot token may call (Chatwoot's AccessTokenAuthHelper::BOT_ACCESSIBLE_ENDPOINTS).
-_BOT_ALLOWED = {
-    ("POST", f"{_CONV}/messages"),
-    ("POST", f"{_CONV}/toggle_status"),
-    ("POST", f"{_CONV}/toggle_typing_status"),
-    ("POST", f"{_CONV}/toggle_priority"),
-    ("POST", f"{_CONV}/custom_attributes"),
-    ("POST", f"{_CONV}/assignments"),
-    ("GET", _CONV),
-    ("PATCH", _CONV),
-    ("POST", "/api/v1/accounts/{account_id}/conversations"),
-}
-_BOT_LABELS = {("GET", f"{_CONV}/labels"), ("POST", f"{_CONV}/labels")}
 
 
 @dataclass
@@ -290,7 +278,7 @@ class ChatwootFake:
             return self._answered(rec, (404, NOT_FOUND, {}))
         if problems:
             return self._answered(rec, (422, {"message": "; ".join(problems)}, {}))
-        return self._answered(rec, self._route(op.method, op.template, op.params, headers, body or {}))
+        return self._answered(rec, route(self, op.method, op.template, op.params, headers, body or {}))
 
     def _answered(self, rec: Recorded, answer: Any) -> Any:
         with self._cond:
@@ -307,162 +295,6 @@ class ChatwootFake:
                 if queue and rule_method in ("*", method) and pattern.search(path):
                     return queue.popleft()
         return None
-
-    def _route(self, method: str, template: str, params: dict[str, str], headers: dict, body: dict) -> tuple:
-        token = headers.get("api_access_token", "")
-        if token in self.bot_tokens:
-            allowed = _BOT_ALLOWED | (_BOT_LABELS if self.bot_can_label else set())
-            if (method, template) not in allowed:
-                return 401, {"error": "Access to this endpoint is not authorized for bots"}, {}
-        elif token not in self.user_tokens:
-            return 401, {"error": "Invalid Access Token"}, {}
-        if "account_id" in params and int(params["account_id"]) not in self.account_ids:
-            return 404, NOT_FOUND, {}
-        suffix = template.removeprefix("/api/v1/accounts/{account_id}")
-        with self._cond:
-            if suffix.startswith("/conversations/{conversation_id}"):
-                handler = _CONVERSATION_ROUTES.get(
-                    (method, suffix.removeprefix("/conversations/{conversation_id}"))
-                )
-                cid = int(params["conversation_id"])
-                if cid not in self.conversations and self.auto_create_conversations:
-                    self.add_conversation(cid)
-                if handler is None or cid not in self.conversations:
-                    return 404, NOT_FOUND, {}
-                return handler(self, self.conversations[cid], body, token)
-            handler = _ROUTES.get((method, suffix))
-            # Calls in the swagger that the appliance never makes are not faked.
-            return handler(self, params, body) if handler else (404, NOT_FOUND, {})
-
-
-# -- handlers: called with the fake's lock held; return (status, body, headers) -----------
-def _create_message(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
-    is_bot = token in fake.bot_tokens
-    message = {
-        "id": next(fake._ids),
-        "content": body["content"],
-        "inbox_id": 1,
-        "conversation_id": conv["id"],
-    }
-    message |= {
-        "message_type": 1 if body.get("message_type", "outgoing") == "outgoing" else 0,
-        "content_type": body.get("content_type", "text"),
-        "content_attributes": body.get("content_attributes", {}),
-        "created_at": int(time.time()),
-        "private": bool(body.get("private", False)),
-        "status": "sent",
-        "source_id": None,
-        "sender_type": "AgentBot" if is_bot else "User",
-        "sender_id": 1,
-        "sender": {
-            "id": 1,
-            "name": "ChatwootAI" if is_bot else "Admin",
-            "type": "agent_bot" if is_bot else "user",
-        },
-    }
-    conv["messages"].append(message)
-    return 200, message, {}
-
-
-def _toggle_typing(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
-    conv["typing"] = body["typing_status"]
-    return 200, None, {}  # Chatwoot answers `head :ok`
-
-
-def _toggle_status(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
-    conv["status"] = body["status"]
-    payload = {"success": True, "current_status": conv["status"], "conversation_id": conv["id"]}
-    return 200, {"meta": {}, "payload": payload}, {}
-
-
-def _labels(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
-    if "labels" in body:  # POST replaces the list, as Chatwoot does
-        conv["labels"] = list(dict.fromkeys(body["labels"]))
-    return 200, {"payload": list(conv["labels"])}, {}
-
-
-def _assign(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
-    if body.get("assignee_id") is not None:
-        conv["assignee_id"] = int(body["assignee_id"])
-        return 200, {"id": conv["assignee_id"], "name": "Agent", "role": "agent"}, {}
-    conv["team_id"] = int(body["team_id"]) if body.get("team_id") is not None else None
-    return 200, {"id": conv["team_id"], "name": f"Team {conv['team_id']}"}, {}
-
-
-def _show_conversation(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
-    return 200, {k: v for k, v in conv.items() if k not in ("messages", "typing")} | {"inbox_id": 1}, {}
-
-
-def _agent_bot(fake: ChatwootFake, params: dict, body: dict) -> tuple:
-    bot = fake.agent_bots.get(int(params["id"]))
-    if bot is None:
-        return 404, NOT_FOUND, {}
-    bot.update({k: v for k, v in body.items() if k in ("name", "description", "outgoing_url", "bot_config")})
-    return 200, dict(bot), {}
-
-
-def _create_agent_bot(fake: ChatwootFake, params: dict, body: dict) -> tuple:
-    bot = fake.add_agent_bot(
-        next(fake._ids), outgoing_url=body.get("outgoing_url", ""), name=body.get("name", "")
-    )
-    return 200, dict(bot), {}
-
-
-def _set_agent_bot(fake: ChatwootFake, params: dict, body: dict) -> tuple:
-    fake.inbox_bots[int(params["id"])] = int(body["agent_bot"])
-    return 204, None, {}
-
-
-# Real Chatwoot wraps webhooks in `payload` (the swagger does not say so).
-def _list_webhooks(fake: ChatwootFake, params: dict, body: dict) -> tuple:
-    return 200, {"payload": {"webhooks": [dict(h) for h in fake.webhooks.values()]}}, {}
-
-
-def _create_webhook(fake: ChatwootFake, params: dict, body: dict) -> tuple:
-    hook = fake.add_webhook(body.get("url", ""), body.get("subscriptions", []), name=body.get("name", ""))
-    return 200, {"payload": {"webhook": dict(hook)}}, {}
-
-
-def _update_webhook(fake: ChatwootFake, params: dict, body: dict) -> tuple:
-    hook = fake.webhooks.get(int(params["webhook_id"]))
-    if hook is None:
-        return 404, NOT_FOUND, {}
-    hook.update({k: v for k, v in body.items() if k in ("url", "subscriptions", "name")})
-    return 200, {"payload": {"webhook": dict(hook)}}, {}
-
-
-def _delete_webhook(fake: ChatwootFake, params: dict, body: dict) -> tuple:
-    return (200, None, {}) if fake.webhooks.pop(int(params["webhook_id"]), None) else (404, NOT_FOUND, {})
-
-
-def _profile(fake: ChatwootFake, params: dict, body: dict) -> tuple:
-    accounts = [{"id": a, "name": f"Account {a}", "role": "administrator"} for a in sorted(fake.account_ids)]
-    profile = {"id": 1, "name": "Admin", "available_name": "Admin", "email": "admin@example.com"}
-    return 200, profile | {"role": "administrator", "confirmed": True, "accounts": accounts}, {}
-
-
-# Keyed by (method, template suffix after /conversations/{conversation_id}); the conversation
-# is looked up (or auto-created) before the handler runs.
-_CONVERSATION_ROUTES: dict[tuple[str, str], Callable[..., tuple]] = {
-    ("POST", "/messages"): _create_message,
-    ("POST", "/toggle_typing_status"): _toggle_typing,
-    ("POST", "/toggle_status"): _toggle_status,
-    ("GET", "/labels"): _labels,
-    ("POST", "/labels"): _labels,
-    ("POST", "/assignments"): _assign,
-    ("GET", ""): _show_conversation,
-}
-_ROUTES: dict[tuple[str, str], Callable[..., tuple]] = {
-    ("GET", "/agent_bots/{id}"): _agent_bot,
-    ("PATCH", "/agent_bots/{id}"): _agent_bot,
-    ("POST", "/agent_bots"): _create_agent_bot,
-    ("POST", "/inboxes/{id}/set_agent_bot"): _set_agent_bot,
-    ("GET", "/webhooks"): _list_webhooks,
-    ("POST", "/webhooks"): _create_webhook,
-    ("PATCH", "/webhooks/{webhook_id}"): _update_webhook,
-    ("DELETE", "/webhooks/{webhook_id}"): _delete_webhook,
-    ("GET", "/api/v1/profile"): _profile,
-}
 
 
 def _handler_for(fake: ChatwootFake) -> type[BaseHTTPRequestHandler]:
