@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from app.store.db import connect, migrate
+from app.store.db import PerThreadConnection, migrate
 
 CONTEXT_MIGRATIONS = [
     """
@@ -102,21 +101,15 @@ class ContextManager:
         self.db_path = Path(db_path)
         self.max_recent = max_recent
         self._clock = clock
-        self._local = threading.local()
+        self._connections = PerThreadConnection(self.db_path)
         migrate(self._conn(), "context", CONTEXT_MIGRATIONS)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = connect(self.db_path)
-        return conn
+        return self._connections.get()
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._connections.close()
 
     def load(self, account_id: int, conversation_id: int) -> Context:
         conn = self._conn()

@@ -8,7 +8,6 @@ them directly. crewai runs tools in threads, so every thread gets its own SQLite
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from app.store.bookings import Booking, BookingStore, Slot, SlotUnavailable, generate_slots
-from app.store.db import connect
+from app.store.db import PerThreadConnection
 from app.store.knowledge import (
     Availability,
     BusinessInfo,
@@ -54,7 +53,7 @@ class DataProxy:
         # business.yaml's own timezone wins when present; BUSINESS_TIMEZONE is the fallback
         self._default_tz = self.tz
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._local = threading.local()
+        self._connections = PerThreadConnection(self.db_path)
         conn = self._conn()
         KnowledgeBase.migrate(conn)
         BookingStore.migrate(conn)
@@ -68,10 +67,7 @@ class DataProxy:
     # ---- plumbing
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = connect(self.db_path)
-        return conn
+        return self._connections.get()
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -213,7 +209,4 @@ class DataProxy:
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._connections.close()

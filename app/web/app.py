@@ -4,8 +4,6 @@ starts and closed after it stops."""
 from __future__ import annotations
 
 import itertools
-import sqlite3
-import threading
 
 from loguru import logger
 from sanic import Request, Sanic
@@ -17,7 +15,7 @@ from sanic.response import json as json_response
 from app.chatwoot.signing import VerificationError, WebhookVerifier
 from app.errors import HTTPError
 from app.settings import Settings
-from app.store.db import connect
+from app.store.db import PerThreadConnection
 from app.store.inbox import GroupCommitWriter, open_inbox
 from app.web import health, metrics, webhook
 
@@ -44,17 +42,10 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     ctx.metrics = metrics.WebMetrics()
     ctx.writer = GroupCommitWriter(settings.db_path)
     ctx.writer_running = lambda: ctx.writer.running
-    _local = threading.local()
-
-    def read_db() -> sqlite3.Connection:
-        # Readiness and metrics read on the loop thread; WAL readers never block the writer.
-        conn = getattr(_local, "conn", None)
-        if conn is None:
-            conn = _local.conn = connect(settings.db_path)
-        return conn
-
-    ctx.read_db = read_db
-    ctx.metrics.add_store_collector([metrics.inbox_metrics, metrics.worker_metrics], read_db)
+    # Readiness and metrics read on the loop thread; WAL readers never block the writer.
+    reader = PerThreadConnection(settings.db_path)
+    ctx.read_db = reader.get
+    ctx.metrics.add_store_collector([metrics.inbox_metrics, metrics.worker_metrics], reader.get)
     ctx.ready_checks = [
         ("inbox", health.inbox_check),
         ("worker", health.worker_check),
@@ -82,9 +73,7 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     @app.after_server_stop
     async def close_store(app: Sanic) -> None:
         await app.ctx.writer.stop()
-        conn = getattr(_local, "conn", None)
-        if conn is not None:
-            conn.close()
+        reader.close()
         logger.info("web stopped")
 
     @app.exception(HTTPError)
