@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from loguru import logger
 
@@ -192,9 +193,10 @@ class ConversationWorker:
         return "\n".join(lines)
 
     def _business_hours(self) -> tuple[Any, datetime]:
+        """BUSINESS_HOURS in BUSINESS_TIMEZONE when set, else business.yaml's hours in its zone."""
+        if self.settings.business_hours is not None:
+            return self.settings.business_hours, datetime.now(ZoneInfo(self.settings.business_timezone))
         dataproxy = getattr(self.hub, "dataproxy", None)
-        hours = self.settings.business_hours
-        if hours is None and dataproxy is not None:
-            hours = dataproxy.business_info().hours
-        now = dataproxy.now() if dataproxy is not None else datetime.now().astimezone()
-        return hours, now
+        if dataproxy is None:
+            return None, datetime.now(ZoneInfo(self.settings.business_timezone))
+        return dataproxy.business_info().hours, dataproxy.now()
