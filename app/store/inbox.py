@@ -1,9 +1,9 @@
 """The inbox: every accepted webhook, stored before the 200 is sent.
 
-The web program writes through `GroupCommitWriter`: requests put their event on a queue and
-wait; one writer thread takes whatever is waiting, inserts it in one transaction and commits
-once (one fsync for the batch), then wakes every waiter with its own result. Under load the
-batches grow on their own; at rest a batch is one event and the latency is one commit.
+The web program writes through `GroupCommitWriter`: every request of one event-loop iteration
+adds its event to a batch and waits; the batch is inserted in one transaction and committed
+once, then every waiter is woken with its own result. Under load the batches grow on their own
+(group commit); at rest a batch is one event and the latency is one commit.
 
 Deduplication is done by the database: `delivery_id` (X-Chatwoot-Delivery, the same across
 Chatwoot's retries) and `dedup_key` ("{account}:{message id}" for message_created, because
@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from loguru import logger
 
 from app.errors import StoreError
 from app.store.db import connect, migrate
@@ -104,10 +106,6 @@ def insert_batch(conn: sqlite3.Connection, events: Sequence[NewEvent]) -> list[s
     return results
 
 
-def pending_depth(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM events WHERE state = 'pending' AND answerable = 1").fetchone()[0]
-
-
 class GroupCommitWriter:
     """Group commit on the event loop: one commit per loop iteration for everything waiting.
 
@@ -120,11 +118,11 @@ class GroupCommitWriter:
     """
 
     def __init__(self, path: Path, *, synchronous: str = "NORMAL", max_batch: int = 512,
-                 checkpoint_pages: int = 4000):
+                 checkpoint_every: int = 4000):
         self._path = path
         self._synchronous = synchronous
         self._max_batch = max_batch
-        self._checkpoint_pages = checkpoint_pages
+        self._checkpoint_every = checkpoint_every  # events written between two checkpoints
         self._conn: sqlite3.Connection | None = None
         self._pending: list[tuple[NewEvent, asyncio.Future[str]]] = []
         self._scheduled = False
@@ -162,6 +160,8 @@ class GroupCommitWriter:
         if self._pending:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
+        if not batch or self._conn is None:
+            return
         try:
             results = insert_batch(self._conn, [e for e, _ in batch])
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
@@ -176,10 +176,16 @@ class GroupCommitWriter:
             if not future.done():
                 future.set_result(result)
         self._writes_since_checkpoint += len(batch)
-        if self._writes_since_checkpoint >= self._checkpoint_pages and self._checkpointing is None:
+        if self._writes_since_checkpoint >= self._checkpoint_every and self._checkpointing is None:
             self._writes_since_checkpoint = 0
             self._checkpointing = asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint)
-            self._checkpointing.add_done_callback(lambda _: setattr(self, "_checkpointing", None))
+            self._checkpointing.add_done_callback(self._checkpoint_done)
+
+    def _checkpoint_done(self, future: asyncio.Future) -> None:
+        self._checkpointing = None
+        if not future.cancelled() and future.exception() is not None:
+            # Not fatal: the WAL keeps the data; the next checkpoint (or the worker's) catches up.
+            logger.warning("inbox checkpoint failed: {}", future.exception())
 
     def _checkpoint(self) -> None:
         # Its own connection: a PASSIVE checkpoint copies WAL pages into the database and fsyncs,
@@ -192,7 +198,7 @@ class GroupCommitWriter:
 
     async def stop(self) -> None:
         """Write what is waiting, checkpoint, close."""
-        if self._pending:
+        while self._pending:
             self._flush()
         if self._checkpointing is not None:
             await self._checkpointing
