@@ -47,6 +47,11 @@ _GREETING = frozenset(
     "oi ola opa bom boa dia tarde noite tudo bem e ai td blz hi hello hey good morning afternoon "
     "evening there".split()
 )
+# Questions the business profile answers in any language, whatever the FAQ's language is.
+_HOURS_WORDS = frozenset("hours open opening opens close closes closing horario horarios funcionamento abre "
+                         "abrem fecha fecham aberto aberta".split())
+_WHERE_WORDS = frozenset("address where located location endereco onde fica localizacao".split())
+_PHONE_WORDS = frozenset("phone telephone call telefone ligar whatsapp".split())
 _THANKS = frozenset("obrigado obrigada valeu brigado thanks thank you thx ok".split())
 _ORDINALS = (
     (r"primeir|first", 0), (r"segund(?!a[ -]?feira)|second", 1), (r"terceir|third", 2),
@@ -169,7 +174,7 @@ class OfflineResponder:
             return reply("You're welcome! Anything else?" if en else "Por nada! Posso ajudar em algo mais?")
 
         # sales asks the catalog first, everyone else the FAQ first; each falls back to the other
-        order = ("products", "services", "faq") if intent == "sales" else ("faq", "products", "services")
+        order = ("products", "services", "faq") if intent == "sales" else ("faq", "business", "products", "services")
         for source in order:
             answer = getattr(self, f"_answer_{source}")(text, en, steps)
             if answer:
@@ -184,6 +189,22 @@ class OfflineResponder:
         if found and found[0].score >= FAQ_THRESHOLD:
             return found[0].answer
         return None
+
+    def _answer_business(self, text: str, en: bool, steps: list[str]) -> str | None:
+        """Hours, address or phone straight from business.yaml (an English question about a
+        Portuguese shop finds no FAQ entry, but the profile answers it in either language)."""
+        asked = set(words(text))
+        business = self.dp.business_info()
+        lang = "en" if en else "pt-BR"
+        parts = []
+        if asked & _HOURS_WORDS and business.hours:
+            parts.append(("Our hours: " if en else "Nosso horário: ") + business.describe_hours(lang) + ".")
+        if asked & _WHERE_WORDS and business.address:
+            parts.append(("We are at " if en else "Estamos em ") + business.address + ".")
+        if asked & _PHONE_WORDS and business.phone:
+            parts.append(("Phone: " if en else "Telefone: ") + business.phone + ".")
+        steps.append(f"business_info → {len(parts)} part(s)")
+        return "\n".join(parts) or None
 
     def _answer_products(self, text: str, en: bool, steps: list[str]) -> str | None:
         found = self.dp.search_products(text, limit=5)

@@ -215,3 +215,23 @@ def test_english_customer_of_a_portuguese_business_gets_english_texts(pt):
 def test_en_unknown_question_hands_off(en):
     decision = en.say("Who won the football match yesterday?")
     assert decision.action == "handoff" and decision.reason == "offline responder found no answer"
+
+
+# ---- the business profile answers in either language
+
+
+def test_english_question_about_the_portuguese_shop_hours_answered_from_the_profile(pt):
+    decision = pt.say("what are your opening hours?")
+    assert decision.action == "reply" and decision.language == "en"
+    assert decision.text.startswith("Our hours: Mon 09:00-18:00") and "Sun closed" in decision.text
+
+
+def test_english_question_about_the_address_answered_from_the_profile(pt):
+    decision = pt.say("where are you located?")
+    assert decision.action == "reply" and "Rua Augusta, 1500" in decision.text
+
+
+def test_portuguese_hours_question_still_answered_by_the_faq(pt):
+    decision = pt.say("qual o horário de funcionamento da loja?")
+    assert decision.action == "reply" and "search_faq" in " ".join(decision.steps)
+    assert "business_info" not in " ".join(decision.steps)
