@@ -153,7 +153,8 @@ class BookingStore:
         conversation_key: str,
         customer_name: str | None = None,
     ) -> Booking:
-        """Take the first free seat of the slot or raise SlotUnavailable.
+        """Take the first free seat of the slot (or return this conversation's booking of it)
+        or raise SlotUnavailable.
 
         BEGIN IMMEDIATE serialises writers so the free-seat lookup is current; the UNIQUE
         constraint is the guarantee even if some other writer skipped that step.
@@ -161,6 +162,16 @@ class BookingStore:
         slot_start, slot_end = _epoch(start), _epoch(end)
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Idempotent per conversation: a turn redone after a crash (the worker decides again
+            # when it died before recording the decision) gets the booking it already made.
+            mine = conn.execute(
+                "SELECT * FROM bookings WHERE service_id = ? AND slot_start = ? AND conversation_key = ?"
+                " AND seat IS NOT NULL",
+                (service_id, slot_start, conversation_key),
+            ).fetchone()
+            if mine is not None:
+                conn.execute("COMMIT")
+                return _from_row(mine)
             held = {
                 r["seat"]
                 for r in conn.execute(

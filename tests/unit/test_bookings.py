@@ -79,6 +79,17 @@ def test_book_takes_first_free_seat_and_refuses_past_capacity(db):
         BookingStore.book(conn, "cut", start, end, capacity=2, conversation_key="1:3")
 
 
+def test_booking_again_from_the_same_conversation_returns_its_booking(db):
+    # A turn redone after a crash books again: it must get the same seat, not a second one.
+    _, conn = db
+    start, end = _slot()
+    first = BookingStore.book(conn, "cut", start, end, capacity=2, conversation_key="1:1")
+    again = BookingStore.book(conn, "cut", start, end, capacity=2, conversation_key="1:1")
+    assert again.id == first.id and again.seat == first.seat
+    other = BookingStore.book(conn, "cut", start, end, capacity=2, conversation_key="1:2")
+    assert other.seat == 2  # the repeat did not use up the second seat
+
+
 def test_database_rejects_a_second_booking_of_the_same_seat(db):
     _, conn = db
     start, end = _slot()
