@@ -28,6 +28,7 @@ WORKER_MIGRATIONS: Sequence[str] = (
         updated_at      REAL,
         PRIMARY KEY (account_id, conversation_id)
     );
+    CREATE INDEX conversations_leased ON conversations (lease_owner) WHERE lease_owner IS NOT NULL;
     CREATE TABLE turns (
         id              INTEGER PRIMARY KEY,
         account_id      INTEGER NOT NULL,

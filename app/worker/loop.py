@@ -136,12 +136,16 @@ class Worker:
         rows = conn.execute(
             "SELECT account_id, conversation_id, min(id) AS first,"
             " max(CASE WHEN answerable = 1 THEN received_at END) AS newest"
-            " FROM events WHERE state = 'pending' GROUP BY account_id, conversation_id"
+            " FROM events e WHERE state = 'pending'"
+            # A conversation whose earlier request waits for its next attempt waits with it.
+            "  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.account_id = e.account_id"
+            "   AND o.conversation_id = e.conversation_id AND o.state IN ('pending', 'sending') AND o.next_attempt_at > ?)"
+            " GROUP BY account_id, conversation_id"
             " UNION ALL"
             " SELECT account_id, conversation_id, 0, NULL FROM outbox"
             " WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?"
             " ORDER BY first",
-            (now,),
+            (now, now),
         ).fetchall()
         ready: list[tuple[int, int]] = []
         for row in rows:
