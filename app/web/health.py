@@ -79,7 +79,9 @@ def chatwoot_check(ctx) -> tuple[bool, object]:
         return True, "not configured"
     try:
         db = ctx.read_db()
-        sent = db.execute("SELECT max(sent_at) FROM outbox WHERE state = 'sent'").fetchone()[0]
+        # Newest first by rowid: stops at the first sent row instead of scanning the outbox.
+        row = db.execute("SELECT sent_at FROM outbox WHERE state = 'sent' ORDER BY id DESC LIMIT 1").fetchone()
+        sent = row[0] if row else None
         failing = db.execute(
             "SELECT last_error FROM outbox WHERE state IN ('pending', 'sending') AND last_error IS NOT NULL"
             " ORDER BY id DESC LIMIT 1"
