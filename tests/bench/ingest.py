@@ -3,7 +3,7 @@
 Under one load generator, in one run:
   (a) a bare Sanic route that answers 200 {"status":"queued"} — the ceiling of the framework here;
   (b) the real `chatwootai serve` /webhook: signature + token verification, parsing, policy and the
-      durable group-commit inbox (synchronous=FULL).
+      durable group-commit inbox (WAL, synchronous=NORMAL), one INFO log line per webhook;
   (c) the same as (b) at LOG_LEVEL=WARNING, to show what the one INFO line per webhook costs.
 All get realistic signed message_created bodies (~3 KB, a new message id each) over 50
 keep-alive connections. (b) and (c) must answer every request `queued` and store it — a run of
