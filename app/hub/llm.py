@@ -116,7 +116,14 @@ def import_crewai(settings: Settings) -> ModuleType:
             if "HOME" in env:
                 Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
             import crewai
+            from crewai.events.event_listener import event_listener
 
+            # crewai's console formatter starts verbose and prints rich panels straight to
+            # stdout — an LLM error panel quotes the provider's error text, which can contain
+            # the API key. Each Crew resets it to its own `verbose` (off in ours), but a bare
+            # LLM call (the orchestrator's) before any crew would still print: silence it now.
+            event_listener.verbose = False
+            event_listener.formatter.verbose = False
             _crewai = crewai
             logger.bind(component="hub").debug("crewai {} imported", crewai.__version__)
         return _crewai

@@ -20,6 +20,7 @@ from app.chatwoot import api
 from app.chatwoot.events import EventError, MessageEvent, parse_event
 from app.chatwoot.policy import next_handler
 from app.hub.types import Decision, Turn, TurnAttachment, TurnMessage
+from app.logs import Redactor
 from app.settings import Settings
 from app.store import conversations, outbox
 from app.worker.hours import handoff_text
@@ -190,7 +191,8 @@ class ConversationWorker:
             lines.append(f"Summary: {decision.summary[:_NOTE_TEXT_LIMIT]}")
         for attachment in turn.attachments:
             lines.append(f"Attachment ({attachment.file_type}): {attachment.data_url or 'no link'}")
-        return "\n".join(lines)
+        # The reason may quote an LLM provider's error text: no secret goes into Chatwoot either.
+        return Redactor(self.settings.secret_values)("\n".join(lines))
 
     def _business_hours(self) -> tuple[Any, datetime]:
         """BUSINESS_HOURS in BUSINESS_TIMEZONE when set, else business.yaml's hours in its zone."""

@@ -57,6 +57,7 @@ class RecordedCall:
     prompt_tokens: int
     response: Any = None
     at: float = field(default_factory=time.monotonic)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
 
 
 def estimate_prompt_tokens(request: dict[str, Any]) -> int:
@@ -169,6 +170,7 @@ class FakeLLM:
             response_format=request.get("response_format"),
             stream=bool(request.get("stream")),
             prompt_tokens=estimate_prompt_tokens(request),
+            headers={k.lower(): v for k, v in handler.headers.items()},
         )
         with self._lock:
             self.calls.append(call)
