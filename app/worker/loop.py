@@ -139,7 +139,8 @@ class Worker:
             " FROM events e WHERE state = 'pending'"
             # A conversation whose earlier request waits for its next attempt waits with it.
             "  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.account_id = e.account_id"
-            "   AND o.conversation_id = e.conversation_id AND o.state IN ('pending', 'sending') AND o.next_attempt_at > ?)"
+            "   AND o.conversation_id = e.conversation_id AND o.state IN ('pending', 'sending')"
+            "   AND o.next_attempt_at > ?)"
             " GROUP BY account_id, conversation_id"
             " UNION ALL"
             " SELECT account_id, conversation_id, 0, NULL FROM outbox"
