@@ -131,7 +131,15 @@ def import_crewai(settings: Settings) -> ModuleType:
 
 def warm_up(settings: Settings) -> threading.Thread:
     """Import crewai in the background so the first customer does not wait for it."""
-    thread = threading.Thread(target=import_crewai, args=(settings,), name="crewai-import", daemon=True)
+
+    def importing() -> None:
+        import_crewai(settings)
+        # What crewai and the OpenAI SDK import lazily on their first call (~0.5 s of the first
+        # turn otherwise): the SDK's chat resources and crewai's agent executor.
+        import crewai.agents.agent_builder.base_agent_executor  # noqa: F401
+        import openai.resources.chat  # noqa: F401
+
+    thread = threading.Thread(target=importing, name="crewai-import", daemon=True)
     thread.start()
     return thread
 
