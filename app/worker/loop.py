@@ -94,12 +94,17 @@ class Worker:
             self.id,
             settings.worker_concurrency,
             settings.coalesce_window_ms,
-            "configured" if client else "NOT configured (replies are logged, not sent)",
+            "configured" if client else "NOT configured (decisions are recorded, not sent)",
             settings.llm_model or "none (offline responder)",
         )
         try:
             while not self._stopping.is_set():
-                self._claim_ready(conn, worker)
+                try:
+                    self._claim_ready(conn, worker)
+                except sqlite3.Error as exc:
+                    # A store that is busy or briefly unwritable: keep the program, try again.
+                    logger.warning("could not look for work: {}", exc)
+                    await asyncio.sleep(1.0)
                 try:
                     await asyncio.wait_for(self._stopping.wait(), POLL_S)
                 except TimeoutError:
