@@ -31,6 +31,7 @@ from app.worker.sender import OutboxSender
 from app.worker.turn import ConversationWorker
 
 POLL_S = 0.01
+MAX_BURST_WINDOWS = 4  # a burst is answered at the latest 4 coalescing windows after it began
 DRAIN_TIMEOUT_S = 25.0  # supervisord's stopwaitsecs must be longer
 
 
@@ -140,7 +141,8 @@ class Worker:
         window = self.settings.coalesce_window_ms / 1000
         rows = conn.execute(
             "SELECT account_id, conversation_id, min(id) AS first,"
-            " max(CASE WHEN answerable = 1 THEN received_at END) AS newest"
+            " max(CASE WHEN answerable = 1 THEN received_at END) AS newest,"
+            " min(CASE WHEN answerable = 1 THEN received_at END) AS oldest"
             " FROM events e WHERE state = 'pending'"
             # A conversation whose earlier request waits for its next attempt waits with it.
             "  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.account_id = e.account_id"
@@ -148,14 +150,17 @@ class Worker:
             "   AND o.next_attempt_at > ?)"
             " GROUP BY account_id, conversation_id"
             " UNION ALL"
-            " SELECT account_id, conversation_id, 0, NULL FROM outbox"
+            " SELECT account_id, conversation_id, 0, NULL, NULL FROM outbox"
             " WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?"
             " ORDER BY first",
             (now, now),
         ).fetchall()
         ready: list[tuple[int, int]] = []
         for row in rows:
-            if row["newest"] is not None and now - row["newest"] < window:
+            in_burst = row["newest"] is not None and now - row["newest"] < window
+            # ...but a customer who never pauses still gets an answer after MAX_BURST_WINDOWS.
+            waited_enough = row["oldest"] is not None and now - row["oldest"] >= window * MAX_BURST_WINDOWS
+            if in_burst and not waited_enough:
                 continue  # still inside the burst: wait for the customer to finish typing
             key = (row["account_id"], row["conversation_id"])
             if key not in ready:
