@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable
@@ -93,13 +94,59 @@ class _TeeSink:
         self._render = render
         self._stream = stream
         self._file = _ReopeningFile(path) if path else None
+        self._lock = threading.Lock()  # loguru's calls and info_line's may come from two threads
 
     def write(self, message) -> None:
-        text = self._render(message.record)
-        self._stream.write(text)
-        self._stream.flush()
-        if self._file is not None:
-            self._file.write(text)
+        self.write_record(message.record)
+
+    def write_record(self, record) -> None:
+        text = self._render(record)
+        with self._lock:
+            self._stream.write(text)
+            self._stream.flush()
+            if self._file is not None:
+                self._file.write(text)
+
+
+class _Level:
+    name = "INFO"
+    no = 20
+
+
+class _FastInfo:
+    """INFO lines written straight to the program's sink, with the same redaction and format.
+
+    For the one line per webhook: loguru's per-record work (frame inspection, thread and process
+    lookups, handler locks) cost more than verifying, parsing and storing the webhook together —
+    tests/bench/ingest.py measured 3.6k req/s with it against 5.2k with a direct write.
+    """
+
+    def __init__(self, sink: _TeeSink, redactor: Redactor, component: str, enabled: bool):
+        self.sink, self.redactor, self.component, self.enabled = sink, redactor, component, enabled
+
+    def __call__(self, message: str, **fields: object) -> None:
+        if not self.enabled:
+            return
+        extra: dict[str, object] = {"component": self.component}
+        for key, value in fields.items():
+            extra[key] = self.redactor(value) if isinstance(value, str) else value
+        joined = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        extra["_fields"] = self.redactor(f" {joined}") if joined else ""
+        record = {"time": datetime.now().astimezone(), "level": _Level, "message": self.redactor(message),
+                  "extra": extra, "exception": None}
+        self.sink.write_record(record)
+
+
+_fast_info: _FastInfo | None = None
+
+
+def info_line(message: str, **fields: object) -> None:
+    """One INFO line with `fields` (ids, results) on the program's sinks: the hot-path twin of
+    `logger.bind(**fields).info(message)`, which it falls back to before setup_logging ran."""
+    if _fast_info is None:
+        logger.bind(**fields).info(message)
+    else:
+        _fast_info(message, **fields)
 
 
 def setup_logging(settings: Settings, *, component: str, filename: str | None) -> Redactor:
@@ -114,8 +161,10 @@ def setup_logging(settings: Settings, *, component: str, filename: str | None) -
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / filename
     render = _render_json if settings.log_format == "json" else _render_text
-    logger.add(_TeeSink(render, sys.stdout, path).write, level=level, format="{message}",
-               backtrace=False, diagnose=False, catch=True)
+    sink = _TeeSink(render, sys.stdout, path)
+    logger.add(sink.write, level=level, format="{message}", backtrace=False, diagnose=False, catch=True)
+    global _fast_info
+    _fast_info = _FastInfo(sink, redactor, component, enabled=logger.level(level).no <= _Level.no)
     if settings.webhook_allow_unauthenticated:
         logger.warning("WEBHOOK_ALLOW_UNAUTHENTICATED=true: webhooks are accepted without credentials")
     intercept_stdlib_logging(level)

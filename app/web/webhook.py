@@ -13,6 +13,7 @@ from sanic.response import json as json_response
 from app.chatwoot.events import EventError, MessageEvent, parse_event
 from app.chatwoot.policy import classify
 from app.errors import BadRequest, PayloadTooLarge, StorageFailed, StoreError, UnsupportedMediaType
+from app.logs import info_line
 from app.store.inbox import DUPLICATE, NewEvent
 
 bp = Blueprint("webhook")
@@ -25,7 +26,6 @@ async def receive(request: Request) -> HTTPResponse:
     if len(body) > ctx.settings.webhook_max_body_bytes:
         raise PayloadTooLarge()
     delivery_id = request.headers.get("x-chatwoot-delivery") or None
-    log = logger.bind(delivery=delivery_id)
     ctx.verifier.verify(body, request.headers, request.args.get("token"))
 
     if not _is_json(request.headers.get("content-type", "")):
@@ -42,10 +42,11 @@ async def receive(request: Request) -> HTTPResponse:
         raise BadRequest(f"not a Chatwoot event: {exc}") from None
 
     verdict = classify(event, ctx.settings.bot_conversation_statuses)
-    log = log.bind(event=event.event, account=event.account_id, conversation=event.conversation_id)
+    ids = {"delivery": delivery_id, "event": event.event, "account": event.account_id,
+           "conversation": event.conversation_id}
     if not verdict.store:
         ctx.metrics.webhook("ignored")
-        log.info("webhook ignored: {}", verdict.reason)
+        info_line(f"webhook ignored: {verdict.reason}", **ids)
         return json_response({"status": "ignored", "reason": verdict.reason})
 
     is_message = isinstance(event, MessageEvent)
@@ -66,21 +67,21 @@ async def receive(request: Request) -> HTTPResponse:
         result = await ctx.writer.store(new)
     except StoreError as exc:
         ctx.metrics.webhook("error")
-        log.error("webhook not stored: {}", exc)
+        logger.bind(**ids).error("webhook not stored: {}", exc)
         raise StorageFailed() from None
 
     if result == DUPLICATE:
         ctx.metrics.webhook("duplicate")
-        log.info("webhook duplicate")
+        info_line("webhook duplicate", **ids)
         return json_response({"status": "duplicate"})
     if verdict.answer:
         ctx.metrics.webhook("queued")
-        log.bind(message_id=new.message_id).info("webhook queued")
+        info_line("webhook queued", **ids, message_id=new.message_id)
         if is_message:
-            log.debug("content: {}", event.content)
+            logger.bind(**ids).debug("content: {}", event.content)
         return json_response({"status": "queued"})
     ctx.metrics.webhook("ignored")
-    log.info("webhook stored as context: {}", verdict.reason)
+    info_line(f"webhook stored as context: {verdict.reason}", **ids)
     return json_response({"status": "ignored", "reason": verdict.reason})
 
 

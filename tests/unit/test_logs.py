@@ -19,6 +19,7 @@ def settings(tmp_path):
                                   "LOG_DIR": str(tmp_path), **env})
     yield make
     logger.remove()
+    logs._fast_info = None  # later tests must not write to this test's files
 
 
 def test_secrets_redacted_in_message_fields_and_exceptions(settings, tmp_path, capsys):
@@ -58,3 +59,27 @@ def test_debug_lines_only_at_debug_level(settings, tmp_path):
     setup_logging(settings(LOG_LEVEL="DEBUG"), component="web", filename="d.log")
     logger.debug("content: visible now")
     assert "visible now" in (tmp_path / "d.log").read_text()
+
+
+def test_info_line_matches_loguru_lines_and_redacts(settings, tmp_path, capsys):
+    setup_logging(settings(), component="web", filename="f.log")
+    logs.info_line("webhook queued", delivery="d-1", account=1, conversation=7, note=f"has {SECRET}")
+    logger.bind(delivery="d-1", account=1, conversation=7).info("via loguru")
+    fast, slow = (tmp_path / "f.log").read_text().splitlines()
+    assert fast.split(" ", 2)[2] == "INFO    [web] webhook queued delivery=d-1 account=1 conversation=7 note=has ***"
+    assert slow.split(" ", 2)[2] == "INFO    [web] via loguru delivery=d-1 account=1 conversation=7"
+    assert SECRET not in capsys.readouterr().out
+
+
+def test_info_line_respects_the_level(settings, tmp_path):
+    setup_logging(settings(LOG_LEVEL="WARNING"), component="web", filename="w.log")
+    logs.info_line("webhook queued", delivery="d-2")
+    assert not (tmp_path / "w.log").exists() or "d-2" not in (tmp_path / "w.log").read_text()
+
+
+def test_info_line_in_json(settings, tmp_path):
+    setup_logging(settings(LOG_FORMAT="json"), component="web", filename="j2.log")
+    logs.info_line("webhook duplicate", delivery="d-3", conversation=9)
+    line = json.loads((tmp_path / "j2.log").read_text())
+    assert (line["message"], line["delivery"], line["conversation"], line["level"]) == (
+        "webhook duplicate", "d-3", 9, "INFO")
