@@ -56,10 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_directories(settings: Settings) -> None:
+    """DATA_DIR and LOG_DIR must be directories we can write: say so now, in one line, rather
+    than as a traceback from the first SQLite or log write."""
+    for name, path in (("DATA_DIR", settings.data_dir), ("LOG_DIR", settings.log_dir)):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"{name}: {path} is not a writable directory ({exc.strerror})") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        check_directories(settings)
     except ConfigError as exc:
         print(f"chatwootai: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -105,3 +105,13 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "chatwootai: configuration error: WEBHOOK_PORT: expected a whole number, got 'not-a-port'"
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_cli_unwritable_data_dir_is_one_line(tmp_path):
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    env = {"PATH": "/usr/bin:/bin", "WEBHOOK_AUTH_TOKEN": "t", "DATA_DIR": str(blocker / "data")}
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("chatwootai: configuration error: DATA_DIR:")
