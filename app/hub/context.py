@@ -40,6 +40,12 @@ CONTEXT_MIGRATIONS = [
     );
     CREATE INDEX ctx_turns_by_conversation ON ctx_turns (account_id, conversation_id, id);
     """,
+    # A turn redone after a crash records its customer messages again: once per Chatwoot id.
+    """
+    ALTER TABLE ctx_turns ADD COLUMN message_id INTEGER;
+    CREATE UNIQUE INDEX ctx_turns_message ON ctx_turns (account_id, conversation_id, message_id)
+        WHERE message_id IS NOT NULL;
+    """,
 ]
 
 ROLES = ("customer", "bot", "agent")
@@ -134,18 +140,27 @@ class ContextManager:
             state=json.loads(row["state"]),
         )
 
-    def record(self, account_id: int, conversation_id: int, role: str, text: str) -> None:
-        """Remember one message; the oldest turns beyond max_recent are folded into the summary."""
+    def record(
+        self, account_id: int, conversation_id: int, role: str, text: str, *, message_id: int | None = None
+    ) -> None:
+        """Remember one message; the oldest turns beyond max_recent are folded into the summary.
+
+        With `message_id` (Chatwoot's), recording the same message again changes nothing.
+        """
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, got {role!r}")
         conn, now = self._conn(), self._clock()
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._ensure(conn, account_id, conversation_id, now)
-            conn.execute(
-                "INSERT INTO ctx_turns (account_id, conversation_id, role, text, at) VALUES (?, ?, ?, ?, ?)",
-                (account_id, conversation_id, role, text, now),
-            )
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO ctx_turns (account_id, conversation_id, role, text, at, message_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (account_id, conversation_id, role, text, now, message_id),
+            ).rowcount
+            if not inserted:
+                conn.execute("COMMIT")
+                return
             rows = conn.execute(
                 "SELECT id, role, text, at FROM ctx_turns WHERE account_id = ? AND conversation_id = ? "
                 "ORDER BY id",

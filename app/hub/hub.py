@@ -74,7 +74,7 @@ class Hub:
         text = turn.text
         for message in turn.messages:
             if message.content.strip():
-                self.context.record(a, c, "customer", message.content)
+                self.context.record(a, c, "customer", message.content, message_id=message.message_id)
         language = getattr(ctx, "language", None) or self.settings.bot_language
         summary = self._summary(ctx, text)
 
@@ -103,10 +103,12 @@ class Hub:
                                steps=(*decision.steps, "attachment acknowledged"))
         return decision
 
-    def remember(self, account_id: int, conversation_id: int, role: str, text: str) -> None:
+    def remember(
+        self, account_id: int, conversation_id: int, role: str, text: str, *, message_id: int | None = None
+    ) -> None:
         """Record a message the worker saw that the hub did not write (an agent's, or a bot's)."""
         if text and text.strip():
-            self.context.record(account_id, conversation_id, role, text)
+            self.context.record(account_id, conversation_id, role, text, message_id=message_id)
 
     def close(self) -> None:
         for owned in self._owns:

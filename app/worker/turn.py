@@ -69,7 +69,8 @@ class ConversationWorker:
         if pending.answered and state.handler == "human":
             # A human took over within the same burst: they answer, the bot only listens.
             for message in pending.answered:
-                self.hub.remember(account_id, conversation_id, "customer", message.content)
+                self.hub.remember(account_id, conversation_id, "customer", message.content,
+                                  message_id=message.message_id)
             log.info("human handles the conversation: {} message(s) left to them", len(pending.answered))
             pending.answered.clear()
         if not pending.answered:
@@ -147,9 +148,9 @@ class ConversationWorker:
             )
             pending.accepted_at = max(pending.accepted_at, row["received_at"])
         elif row["answerable"] and event.content:
-            self.hub.remember(a, c, "customer", event.content)
+            self.hub.remember(a, c, "customer", event.content, message_id=event.message_id)
         elif event.sender.type == "user" and event.message_type == "outgoing" and not event.private and event.content:
-            self.hub.remember(a, c, "agent", event.content)
+            self.hub.remember(a, c, "agent", event.content, message_id=event.message_id)
         # The bot's own messages are already in memory: the hub recorded them when it decided.
         return state
 

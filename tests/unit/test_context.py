@@ -101,3 +101,13 @@ def test_detect_language(text, expected):
 def test_detect_language_keeps_default_without_evidence():
     assert detect_language("2", "en") == "en"
     assert detect_language("BP-001", "pt-BR") == "pt-BR"
+
+
+def test_the_same_chatwoot_message_is_recorded_once(tmp_path):
+    # A turn redone after a worker crash records its customer messages a second time.
+    cm = ContextManager(tmp_path / "ctx.db")
+    cm.record(1, 5, "customer", "quanto custa?", message_id=901)
+    cm.record(1, 5, "customer", "quanto custa?", message_id=901)
+    cm.record(1, 5, "customer", "e o frete?", message_id=902)
+    cm.record(1, 5, "bot", "R$ 10")  # no id: always recorded
+    assert [t.text for t in cm.load(1, 5).recent] == ["quanto custa?", "e o frete?", "R$ 10"]
