@@ -32,6 +32,8 @@ from app.chatwoot.api import API_PREFIX, Request
 from app.errors import ChatwootAIError
 
 USER_AGENT = "chatwootai/0.1"
+# Failures that happen before Chatwoot could have seen the request: always safe to retry.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAX_ERROR_TEXT = 200
 
 
@@ -48,11 +50,15 @@ class ChatwootRejected(ChatwootAIError):
 class ChatwootUnavailable(ChatwootAIError):
     """Chatwoot did not answer usefully within `attempts` tries (429, 5xx, network, timeouts)."""
 
-    def __init__(self, attempts: int, last_error: str, request: Request, status: int | None = None):
+    def __init__(self, attempts: int, last_error: str, request: Request, status: int | None = None,
+                 *, maybe_sent: bool = False):
         self.attempts = attempts
         self.last_error = last_error
         self.status = status  # the last HTTP status, None when the last try got no answer
         self.purpose = request.purpose
+        # The request reached Chatwoot and no answer came back: it may have taken effect.
+        # Retrying something that is not idempotent (creating a message) could do it twice.
+        self.maybe_sent = maybe_sent
         super().__init__(
             f"Chatwoot unavailable for {request.describe()} after {attempts} attempts: {last_error}"
         )
@@ -143,8 +149,12 @@ class ChatwootClient:
                 response = await self._http.request(request.method, request.path, json=request.json)
             except httpx.TimeoutException as exc:
                 last_error, last_status = f"timeout ({type(exc).__name__})", None
+                if not request.idempotent and not isinstance(exc, _NOT_SENT):
+                    raise ChatwootUnavailable(attempt, last_error, request, None, maybe_sent=True) from None
             except httpx.TransportError as exc:
                 last_error, last_status = f"network error ({type(exc).__name__}: {self._scrub(exc)})", None
+                if not request.idempotent and not isinstance(exc, _NOT_SENT):
+                    raise ChatwootUnavailable(attempt, last_error, request, None, maybe_sent=True) from None
             else:
                 status = response.status_code
                 if 200 <= status < 300:

@@ -43,6 +43,14 @@ class Request:
     json: dict[str, Any] | None = None
     purpose: str = ""  # short label for logs, metrics and dead letters
 
+    @property
+    def idempotent(self) -> bool:
+        """Sending it twice has the effect of sending it once (reads, PATCHes, toggles, labels,
+        assignments) — unlike creating a message, a webhook or an agent bot."""
+        if self.method != "POST":
+            return True
+        return not self.path.endswith(("/messages", "/webhooks", "/agent_bots"))
+
     def describe(self) -> str:
         """A log-safe one-liner: method, path and purpose, never the body."""
         return f"{self.method} {self.path}" + (f" ({self.purpose})" if self.purpose else "")

@@ -21,6 +21,8 @@ from app.store import conversations, outbox
 MAX_ROUNDS = 6
 ROUND_BACKOFF_S = 5.0
 ROUND_BACKOFF_MAX_S = 300.0
+MAYBE_SENT = "no answer after Chatwoot received it: it may or may not have been posted; replay only if " \
+    "the customer did not get it"
 INTERRUPTED = (
     "interrupted while sending (the worker stopped mid-request): Chatwoot may or may not have "
     "posted it; replay only if the customer did not get it"
@@ -86,6 +88,13 @@ class OutboxSender:
             log.error("{} rejected by Chatwoot (HTTP {}): dead letter {}", row.purpose, exc.status, letter)
             return True
         except ChatwootUnavailable as exc:
+            if exc.maybe_sent:
+                # At most once: a message that may already be in the conversation is not sent
+                # again blindly; an operator can check and replay it.
+                letter = outbox.dead_letter(self.conn, row, None, f"{MAYBE_SENT}: {exc.last_error}")
+                conversations.bump(self.conn, "dead_letters")
+                log.error("{} may or may not have reached Chatwoot: dead letter {}", row.purpose, letter)
+                return True
             rounds = row.attempts + 1  # `row` was read before this round started
             if rounds >= MAX_ROUNDS:
                 letter = outbox.dead_letter(self.conn, row, exc.status, str(exc))

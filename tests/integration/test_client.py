@@ -202,18 +202,36 @@ def test_5xx_exhausted_keeps_last_status(chatwoot_fake):
 
 
 def test_timeout_is_retried(chatwoot_fake):
-    chatwoot_fake.fault("POST", r"/messages$", Fault.hang_up())
+    # Setting a status twice is the same as once: a timed-out toggle is safe to send again.
+    chatwoot_fake.fault("POST", r"/toggle_status$", Fault.hang_up())
     retries = []
     kwargs = {"base_url": chatwoot_fake.url, "api_key": BOT, "timeout": 0.5, "sleep": Sleeps()}
     started = time.monotonic()
-    send(kwargs | {"on_retry": lambda req, attempt, why: retries.append(why)})
+    send(kwargs | {"on_retry": lambda req, attempt, why: retries.append(why)}, api.toggle_status(1, 7, "open"))
     assert time.monotonic() - started < 5
     assert retries == ["timeout (ReadTimeout)"]
-    assert len(chatwoot_fake.requests) == 2 and len(chatwoot_fake.messages(7)) == 1
+    assert len(chatwoot_fake.requests) == 2 and chatwoot_fake.conversation(7)["status"] == "open"
+
+
+def test_read_timeout_on_a_message_post_is_not_retried(chatwoot_fake):
+    # Chatwoot got the POST and did not answer: the message may exist. Posting again could
+    # duplicate it, so the client stops and says it may have been sent.
+    chatwoot_fake.fault("POST", r"/messages$", Fault.hang_up())
+    with pytest.raises(ChatwootUnavailable) as caught:
+        send({"base_url": chatwoot_fake.url, "api_key": BOT, "timeout": 0.5, "sleep": Sleeps()})
+    assert caught.value.maybe_sent and caught.value.attempts == 1
+    assert len(chatwoot_fake.requests) == 1
+
+
+def test_connection_refused_on_a_message_post_is_retried():
+    # Nothing listening: Chatwoot never saw the request, so retrying cannot duplicate it.
+    with pytest.raises(ChatwootUnavailable) as caught:
+        send({"base_url": f"http://127.0.0.1:{free_port()}", "api_key": BOT, "max_attempts": 3, "sleep": Sleeps()})
+    assert caught.value.attempts == 3 and not caught.value.maybe_sent
 
 
 def test_timeouts_exhausted_give_unavailable(chatwoot_fake):
-    chatwoot_fake.fault("POST", r"/messages$", Fault.hang_up(), Fault.hang_up())
+    chatwoot_fake.fault("POST", r"/toggle_status$", Fault.hang_up(), Fault.hang_up())
     with pytest.raises(ChatwootUnavailable) as caught:
         send(
             {
@@ -222,9 +240,11 @@ def test_timeouts_exhausted_give_unavailable(chatwoot_fake):
                 "timeout": 0.3,
                 "max_attempts": 2,
                 "sleep": Sleeps(),
-            }
+            },
+            api.toggle_status(1, 7, "open"),
         )
     assert caught.value.attempts == 2 and caught.value.last_error.startswith("timeout")
+    assert not caught.value.maybe_sent
 
 
 def test_send_sync_for_the_cli(chatwoot_fake):

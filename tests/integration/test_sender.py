@@ -100,3 +100,20 @@ def test_without_chatwoot_rows_are_skipped_not_lost(conn):
     assert asyncio.run(sender.flush(1, 10)) is True
     row = conn.execute("SELECT state, last_error FROM outbox").fetchone()
     assert tuple(row) == ("skipped", "Chatwoot is not configured")
+
+
+def test_a_reply_that_may_have_been_posted_is_dead_lettered_not_resent(fake, conn):
+    fake.fault("POST", r"/messages$", Fault.hang_up())
+    record_turn(conn, 11, api.create_message(1, 11, "Olá!"))
+    client = ChatwootClient(fake.url, BOT, timeout=0.5, backoff_base=0.01)
+    sender = OutboxSender(conn, client, round_backoff_s=0.0)
+
+    async def run():
+        done = await sender.flush(1, 11)
+        await client.aclose()
+        return done
+
+    assert asyncio.run(run()) is True
+    [letter] = outbox.list_dead_letters(conn)
+    assert "may or may not have been posted" in letter["error"]
+    assert len([r for r in fake.requests if r.path.endswith("/messages")]) == 1

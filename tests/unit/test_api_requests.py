@@ -157,3 +157,20 @@ def test_operations_bots_may_call_say_so(validator):
     assert "agentBotApiKey" in op.security
     op, _ = validator.match("GET", "/api/v1/profile")
     assert op.security == ("userApiKey",)
+
+
+@pytest.mark.parametrize(
+    ("request_", "idempotent"),
+    [
+        (api.create_message(1, 2, "oi"), False),
+        (api.create_message(1, 2, "nota", private=True), False),
+        (api.create_webhook(1, "https://x.example/webhook", ["message_created"]), False),
+        (api.toggle_status(1, 2, "open"), True),
+        (api.toggle_typing(1, 2, True), True),
+        (api.set_labels(1, 2, ["a"]), True),
+        (api.assign_team(1, 2, 3), True),
+        (api.update_agent_bot(1, 4, outgoing_url="https://x.example/webhook"), True),
+    ],
+)
+def test_which_requests_are_safe_to_send_twice(request_, idempotent):
+    assert request_.idempotent is idempotent
