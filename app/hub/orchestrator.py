@@ -20,7 +20,6 @@ from app.hub.types import Intent
 INTENTS: tuple[str, ...] = get_args(Intent)
 
 
-
 class ClassificationAnswer(BaseModel):
     """The structured output asked of the model (sent as a json_schema response_format).
 
@@ -113,19 +112,8 @@ def parse_classification(raw: Any, default_language: str) -> tuple[str, str] | N
 
 
 def recent_lines(ctx: Any) -> list[str]:
-    """Context.recent as "role: text" lines, whatever shape the items have."""
-    lines = []
-    for item in getattr(ctx, "recent", None) or []:
-        if isinstance(item, str):
-            lines.append(item)
-        elif isinstance(item, dict):
-            lines.append(f"{item.get('role', '?')}: {item.get('text') or item.get('content') or ''}")
-        elif isinstance(item, (tuple, list)) and len(item) >= 2:
-            lines.append(f"{item[0]}: {item[1]}")
-        else:
-            role = getattr(item, "role", "?")
-            lines.append(f"{role}: {getattr(item, 'text', None) or getattr(item, 'content', '')}")
-    return lines
+    """The context's recent turns as "role: text" lines (`Context.recent` holds ContextTurns)."""
+    return [f"{turn.role}: {turn.text}" for turn in getattr(ctx, "recent", None) or ()]
 
 
 class Orchestrator:

@@ -69,8 +69,10 @@ def test_classification_prompt_is_short_and_fences_the_customer():
 
 
 def test_recent_lines_reads_context_turn_tuples():
+    from app.hub.context import ContextTurn
+
     class Ctx:
-        recent = (("customer", "oi"), ("bot", "Olá!"))
+        recent = (ContextTurn("customer", "oi", 0.0), ContextTurn("bot", "Olá!", 1.0))
 
     assert recent_lines(Ctx()) == ["customer: oi", "bot: Olá!"]
 
