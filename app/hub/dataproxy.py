@@ -58,7 +58,7 @@ class DataProxy:
         KnowledgeBase.migrate(conn)
         BookingStore.migrate(conn)
         self.knowledge.refresh(conn, force=True)
-        self.refresh()
+        self._use_business_timezone()
 
     @classmethod
     def from_settings(cls, settings) -> DataProxy:  # noqa: ANN001 - app.settings.Settings
@@ -77,9 +77,15 @@ class DataProxy:
         """The injected clock's time in the business time zone."""
         return self._now().astimezone(self.tz)
 
-    def refresh(self) -> None:
-        """Reload the knowledge files if they changed (checked at most every refresh_interval_s)."""
-        self.knowledge.refresh(self._conn())
+    def refresh(self) -> bool:
+        """Reload the knowledge files if they changed (checked at most every refresh_interval_s);
+        True when new data was loaded."""
+        reloaded = self.knowledge.refresh(self._conn())
+        if reloaded:
+            self._use_business_timezone()
+        return reloaded
+
+    def _use_business_timezone(self) -> None:
         business = self.knowledge.business(self._conn())
         self.tz = ZoneInfo(business.timezone) if business else self._default_tz
 

@@ -15,8 +15,11 @@ from typing import Any
 
 from loguru import logger
 
+from app.hub.context import Context, ContextManager
 from app.hub.crews import CREWS, CrewInput, run_crew
+from app.hub.dataproxy import DataProxy
 from app.hub.llm import Borrowed, BudgetExceeded, LLMPool, TurnBudget, import_crewai, warm_up
+from app.hub.offline import OfflineResponder
 from app.hub.orchestrator import Classification, ClassificationAnswer, Orchestrator, recent_lines
 from app.hub.tools import ToolBox
 from app.hub.types import Decision, Turn
@@ -42,22 +45,19 @@ _WHAT = {
 
 
 class Hub:
-    def __init__(self, settings: Settings, *, dataproxy: Any | None = None, context: Any | None = None):
+    def __init__(self, settings: Settings, *, dataproxy: DataProxy | None = None,
+                 context: ContextManager | None = None):
         self.settings = settings
-        self._owns: list[Any] = []
+        self._owns: list[DataProxy | ContextManager] = []
         if dataproxy is None:
-            from app.hub.dataproxy import DataProxy
-
             dataproxy = DataProxy.from_settings(settings)
             self._owns.append(dataproxy)
         if context is None:
-            from app.hub.context import ContextManager
-
             context = ContextManager(settings.db_path)
             self._owns.append(context)
         self.dataproxy = dataproxy
         self.context = context
-        self._offline_responder: Any | None = None
+        self._offline_responder: OfflineResponder | None = None
         self.orchestrator = Orchestrator(settings.bot_language)
         self.llm_enabled = bool(settings.llm_model)
         self._llms = LLMPool(settings)
@@ -75,7 +75,7 @@ class Hub:
         for message in turn.messages:
             if message.content.strip():
                 self.context.record(a, c, "customer", message.content, message_id=message.message_id)
-        language = getattr(ctx, "language", None) or self.settings.bot_language
+        language = ctx.language or self.settings.bot_language
         summary = self._summary(ctx, text)
 
         if not text and turn.attachments:
@@ -112,9 +112,7 @@ class Hub:
 
     def close(self) -> None:
         for owned in self._owns:
-            close = getattr(owned, "close", None)
-            if close:
-                close()
+            owned.close()
         self._owns.clear()
 
     # -- paths --------------------------------------------------------------------------------------
@@ -126,24 +124,22 @@ class Hub:
             log.warning("knowledge refresh failed: {}", exc)
 
     @property
-    def offline(self) -> Any:
+    def offline(self) -> OfflineResponder:
         """The rules responder, built on first use (a hub with a model may never need it)."""
         if self._offline_responder is None:
-            from app.hub.offline import OfflineResponder
-
             self._offline_responder = OfflineResponder(
                 self.dataproxy, self.context, default_language=self.settings.bot_language
             )
         return self._offline_responder
 
-    def _offline(self, turn: Turn, ctx: Any, cls: Classification, steps: list[str], summary: str) -> Decision:
+    def _offline(self, turn: Turn, ctx: Context, cls: Classification, steps: list[str], summary: str) -> Decision:
         decision = self.offline.respond(turn, ctx, intent=cls.intent, language=cls.language)
         self._after_reply(turn, decision.text if decision.action == "reply" else None, cls.language)
         return replace(decision, llm_calls=0, intent=cls.intent, language=cls.language,
                        summary=decision.summary or summary, steps=tuple(steps) + tuple(decision.steps))
 
     async def _decide_with_llm(
-        self, turn: Turn, ctx: Any, text: str, steps: list[str], summary: str
+        self, turn: Turn, ctx: Context, text: str, steps: list[str], summary: str
     ) -> Decision:
         settings = self.settings
         # The import is local CPU work, not the model being slow: keep it off the LLM deadline.
@@ -151,7 +147,7 @@ class Hub:
         budget = TurnBudget(settings.llm_max_calls_per_turn)
         llms: list[Borrowed] = []
         deadline = time.monotonic() + settings.llm_timeout_s
-        intent, language = "other", getattr(ctx, "language", None) or settings.bot_language
+        intent, language = "other", ctx.language or settings.bot_language
 
         def handoff(reason: str) -> Decision:
             steps.append(f"handoff: {reason}")
@@ -181,10 +177,10 @@ class Hub:
         spec = CREWS.get(intent, CREWS["other"])
         box = ToolBox(self.dataproxy, conversation_key=f"{turn.account_id}:{turn.conversation_id}",
                       language=language, timezone=settings.business_timezone,
-                      customer_name=getattr(ctx, "customer_name", None) or turn.contact_name, steps=steps)
+                      customer_name=ctx.customer_name or turn.contact_name, steps=steps)
         given = CrewInput(
             customer_text=text, language=language, business_name=self._business_name(),
-            history=tuple(recent_lines(ctx)), summary=getattr(ctx, "summary", None),
+            history=tuple(recent_lines(ctx)), summary=ctx.summary,
             customer_name=box.customer_name,
         )
 
@@ -229,10 +225,7 @@ class Hub:
         a, c = turn.account_id, turn.conversation_id
         if reply:
             self.context.record(a, c, "bot", reply)
-        try:
-            self.context.update(a, c, language=language, customer_name=turn.contact_name)
-        except TypeError:  # an update() that wants only the fields it knows
-            self.context.update(a, c, language=language)
+        self.context.update(a, c, language=language, customer_name=turn.contact_name)
 
     def _acknowledge_attachments(self, turn: Turn, language: str) -> str:
         lang = "en" if language.lower().startswith("en") else "pt"
@@ -247,9 +240,9 @@ class Hub:
             return "the business"
 
     @staticmethod
-    def _summary(ctx: Any, text: str) -> str:
+    def _summary(ctx: Context, text: str) -> str:
         """For the handoff note: the stored rolling summary, else the last lines and this turn."""
-        stored = getattr(ctx, "summary", None)
+        stored = ctx.summary
         lines = recent_lines(ctx)[-4:]
         parts = [stored] if stored else lines
         parts.append(f"customer: {text}" if text else "customer sent attachments only")
