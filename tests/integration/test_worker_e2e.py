@@ -278,6 +278,21 @@ def test_handoff_note_links_the_attachment_for_the_agent(appliance, chatwoot):
     assert "Attachment (audio): https://cw.example/voz.ogg" in note["content"]
 
 
+def test_offline_booking_dialogue_through_the_worker(appliance):
+    app = appliance()
+    app.customer_says(124, "quero agendar uma limpeza de pele")
+    [offer] = app.wait_replies(124)
+    assert "1." in offer["content"] and "2." in offer["content"]
+    app.customer_says(124, "2")
+    confirmation = app.wait_replies(124, 2)[1]
+    second = [line for line in offer["content"].splitlines() if line.startswith("2.")][0]
+    when = second.split("—", 1)[1].strip()  # e.g. "ter, 01/12 às 11:00"
+    assert when in confirmation["content"]
+    conn = sqlite3.connect(app.tmp / "data" / "chatwootai.db")
+    assert conn.execute("SELECT count(*) FROM bookings WHERE conversation_key = '1:124' AND seat IS NOT NULL"
+                        ).fetchone()[0] == 1
+
+
 def test_worker_metrics_and_readiness(appliance, chatwoot):
     import httpx
 
