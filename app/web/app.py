@@ -16,7 +16,7 @@ from app.chatwoot.signing import VerificationError, WebhookVerifier
 from app.errors import HTTPError
 from app.settings import Settings
 from app.store.db import PerThreadConnection
-from app.store.inbox import GroupCommitWriter, open_inbox
+from app.store.inbox import GroupCommitWriter
 from app.web import health, metrics, webhook
 
 _names = itertools.count()
@@ -41,7 +41,6 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     )
     ctx.metrics = metrics.WebMetrics()
     ctx.writer = GroupCommitWriter(settings.db_path)
-    ctx.writer_running = lambda: ctx.writer.running
     # Readiness and metrics read on the loop thread; WAL readers never block the writer.
     reader = PerThreadConnection(settings.db_path)
     ctx.read_db = reader.get
@@ -60,9 +59,7 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
 
     @app.before_server_start
     async def open_store(app: Sanic) -> None:
-        # Migrate once here so the first request never pays for it.
-        open_inbox(settings.db_path).close()
-        await app.ctx.writer.start()
+        await app.ctx.writer.start()  # opens and migrates the store: no request pays for it
         logger.info(
             "web listening on {}:{} (auth: {})",
             settings.webhook_host,

@@ -40,7 +40,7 @@ async def ready(request: Request) -> HTTPResponse:
 
 
 def inbox_check(ctx) -> tuple[bool, object]:
-    if not ctx.writer_running():
+    if not ctx.writer.running:
         return False, "writer not running"
     try:
         ctx.read_db().execute("SELECT count(*) FROM events WHERE id = -1").fetchone()
