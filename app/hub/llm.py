@@ -56,12 +56,6 @@ class TurnBudget:
             self.calls += 1
             self.prompt_tokens += estimate_tokens(body)
 
-    def add_reported_tokens(self, estimated: int, reported: int) -> None:
-        """Prefer the provider's own prompt-token count over our estimate when it gives one."""
-        with self._lock:
-            if reported > 0:
-                self.prompt_tokens += reported - estimated
-
     def cancel(self) -> None:
         with self._lock:
             self.cancelled = True
