@@ -15,17 +15,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-TOOL_NAMES = (
-    "search_products",
-    "product_detail",
-    "search_faq",
-    "business_info",
-    "list_services",
-    "free_slots",
-    "book_slot",
-    "cancel_booking",
-)
-
 
 class SearchArgs(BaseModel):
     query: str = Field(description="What the customer is looking for, in their words")
