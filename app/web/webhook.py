@@ -77,8 +77,8 @@ async def receive(request: Request) -> HTTPResponse:
     if verdict.answer:
         ctx.metrics.webhook("queued")
         info_line("webhook queued", **ids, message_id=new.message_id)
-        if is_message:
-            logger.bind(**ids).debug("content: {}", event.content)
+        # Only answerable messages get here. No bind(): a disabled DEBUG call returns at once.
+        logger.debug("content: {}", event.content, **ids)
         return json_response({"status": "queued"})
     ctx.metrics.webhook("ignored")
     info_line(f"webhook stored as context: {verdict.reason}", **ids)
