@@ -46,7 +46,10 @@ class DataProxy:
         timezone: str = "America/Sao_Paulo",
         clock: Callable[[], datetime] | None = None,
         refresh_interval_s: float = 2.0,
+        strict: bool = False,
     ):
+        """`strict`: a knowledge directory that cannot be loaded now raises `KnowledgeError`
+        (the worker's start, `chatwootai knowledge check`); later broken edits never raise."""
         self.db_path = Path(db_path)
         self.knowledge = KnowledgeBase(Path(knowledge_dir), check_interval_s=refresh_interval_s)
         self.tz = ZoneInfo(timezone)
@@ -57,12 +60,12 @@ class DataProxy:
         conn = self._conn()
         KnowledgeBase.migrate(conn)
         BookingStore.migrate(conn)
-        self.knowledge.refresh(conn, force=True)
+        self.knowledge.refresh(conn, force=True, strict=strict)
         self._use_business_timezone()
 
     @classmethod
-    def from_settings(cls, settings) -> DataProxy:  # noqa: ANN001 - app.settings.Settings
-        return cls(settings.db_path, settings.knowledge_dir, timezone=settings.business_timezone)
+    def from_settings(cls, settings, *, strict: bool = False) -> DataProxy:  # noqa: ANN001 - app.settings.Settings
+        return cls(settings.db_path, settings.knowledge_dir, timezone=settings.business_timezone, strict=strict)
 
     # ---- plumbing
 

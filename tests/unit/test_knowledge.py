@@ -93,7 +93,7 @@ def test_describe_formats_brazilian_prices():
 # ---- malformed files: each reported with its file and line
 
 MALFORMED_CASES = [
-    ("catalog_missing_column.csv", "catalog.csv", 1, "missing column"),
+    ("catalog_missing_column.csv", "catalog.csv", 1, "missing column(s) price"),
     ("catalog_price_not_number.csv", "catalog.csv", 3, "not a number"),
     ("catalog_negative_stock.csv", "catalog.csv", 4, "negative"),
     ("catalog_short_row.csv", "catalog.csv", 3, "columns"),
@@ -102,7 +102,7 @@ MALFORMED_CASES = [
     ("faq_question_without_answer.md", "faq.md", 4, "has no answer"),
     ("business_yaml_syntax.yaml", "business.yaml", 7, "YAML syntax error"),
     ("business_missing_greeting.yaml", "business.yaml", 1, "missing required key 'greeting'"),
-    ("services_bad_span.yaml", "services.yaml", 7, "'9h-12h' is not a time range"),
+    ("services_bad_span.yaml", "services.yaml", 7, "'9-12' is not a time range"),
     ("services_unknown_weekday.yaml", "services.yaml", 5, "unknown weekday 'funday'"),
     ("services_missing_capacity.yaml", "services.yaml", 1, "missing required key 'capacity'"),
 ]
