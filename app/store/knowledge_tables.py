@@ -282,21 +282,28 @@ def parse_faq(path: Path) -> tuple[FaqEntry, ...]:
 
 def reflow(lines: list[str]) -> str:
     """An answer as a chat message: the editor's hard line breaks joined, paragraphs (blank lines),
-    list items and Markdown hard breaks (two trailing spaces or a backslash) kept."""
+    headings, list items and Markdown hard breaks (two trailing spaces or a backslash) kept. A
+    list item's continuation is indented; an unindented line after a list starts a new line."""
     paragraphs: list[list[str]] = [[]]
+    kind = ""  # what the previous line was: "", "text", "item", "heading", "break"
     for raw in lines:
         if not raw.strip():
             if paragraphs[-1]:
                 paragraphs.append([])
+            kind = ""
             continue
         current = paragraphs[-1]
         text = raw.strip()
-        hard_break_before = bool(current) and (current[-1].endswith("\n"))
-        if not current or _LIST_ITEM.match(raw) or _HEADING.match(raw) or hard_break_before:
-            current.append(text)
-        else:
+        item, heading = bool(_LIST_ITEM.match(raw)), bool(_HEADING.match(raw))
+        continues = kind == "text" or (kind == "item" and raw[:1].isspace())
+        if current and continues and not item and not heading:
             current[-1] = f"{current[-1]} {text}"
+        else:
+            current.append(text)
+            kind = "item" if item else "heading" if heading else "text"
         if raw.endswith("  ") or raw.rstrip().endswith("\\"):
-            current[-1] = current[-1].rstrip().removesuffix("\\").rstrip() + "\n"
-    out = ["\n".join(line.rstrip("\n") for line in p) for p in paragraphs if p]
-    return "\n\n".join(out).strip()
+            current[-1] = current[-1].rstrip().removesuffix("\\").rstrip()
+            kind = "break"
+        elif heading:
+            kind = "heading"
+    return "\n\n".join("\n".join(p) for p in paragraphs if p).strip()

@@ -279,3 +279,17 @@ def test_refresh_checks_files_at_most_every_interval(tmp_path, kdir):
     clock[0] += 5
     assert base.refresh(conn) is True
     assert [f.question for f in base.search_faq(conn, "nova pergunta")] == ["Nova pergunta?"]
+
+
+def test_product_search_returns_only_products_matching_every_term(kb):
+    base, conn = kb
+    assert _names(base.search_products(conn, "protetor solar facial")) == ["Protetor Solar Facial FPS 50"]
+
+
+def test_product_search_falls_back_to_the_best_partial_matches(kb):
+    base, conn = kb
+    # "rosto" is in no product: the two sunscreens cover the other two terms, nothing else does
+    assert sorted(_names(base.search_products(conn, "protetor solar rosto"))) == [
+        "Protetor Solar Corporal FPS 30",
+        "Protetor Solar Facial FPS 50",
+    ]
