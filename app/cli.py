@@ -43,8 +43,11 @@ def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
+    from loguru import logger
+
     from app.hub.knowledge_check import check_knowledge, render
 
+    logger.remove()  # the report says it all; the loader's own log lines would only repeat it
     directory = Path(args.dir) if args.dir else settings.knowledge_dir
     if not directory.is_dir():
         print(f"chatwootai: knowledge check: {directory} is not a directory", file=sys.stderr)
@@ -115,14 +118,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load a knowledge directory exactly as the worker would and print what it found "
         "(products, FAQ entries, services, hours, next free slots), or each problem with its file "
         "and line. Exit 1 when there is a problem. Nothing in the appliance's store is changed.",
-        epilog=_examples("chatwootai knowledge check            # KNOWLEDGE_DIR", "chatwootai knowledge check ./my-shop"),
+        epilog=_examples("chatwootai knowledge check           # the KNOWLEDGE_DIR", "chatwootai knowledge check ./my-shop"),
         formatter_class=raw,
     )
     check.add_argument("dir", nargs="?", metavar="DIR", help="the directory (default: KNOWLEDGE_DIR)")
-    dl = sub.add_parser("dead-letters", help="list or replay Chatwoot requests that failed for good")
+    dl = sub.add_parser(
+        "dead-letters",
+        help="list or replay Chatwoot requests that failed for good",
+        epilog=_examples("chatwootai dead-letters list", "chatwootai dead-letters replay 12"),
+        formatter_class=raw,
+    )
     dl.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     dl.add_argument("id", nargs="?", type=int, help="the dead letter to replay")
     return parser
+
+
+def _own_usage_errors(parser: argparse.ArgumentParser) -> None:
+    """Let every (sub)command report a usage error — an extra argument included — with its own
+    usage line (`chatwootai serve extra` → "usage: chatwootai serve …"), not the top level's."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(_parser=sub)
+                _own_usage_errors(sub)
 
 
 def check_directories(settings: Settings) -> None:
@@ -141,7 +159,11 @@ def check_directories(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _own_usage_errors(parser)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command in LOCAL_COMMANDS:
             settings = _local_settings()

@@ -239,7 +239,7 @@ def test_faq_with_crlf_bom_and_subheadings_inside_an_answer(kdir):
 
 
 def test_faq_answer_hard_line_breaks_are_joined_paragraphs_and_lists_kept(kdir):
-    write(kdir, "faq.md", """\
+    write(kdir, "faq.md", ("""\
 ## Como pago?
 Aceitamos Pix, cartão de crédito
 em até 3x e boleto.
@@ -250,9 +250,9 @@ Formas:
 - Cartão
 1. primeiro passo
 2. segundo passo
-Endereço:  
+Endereço:{hard_break}
 Rua Augusta, 1500
-""")
+""").format(hard_break="  "))
     (entry,) = parse_knowledge_dir(kdir).faq
     assert entry.answer == (
         "Aceitamos Pix, cartão de crédito em até 3x e boleto.\n\n"
