@@ -118,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load a knowledge directory exactly as the worker would and print what it found "
         "(products, FAQ entries, services, hours, next free slots), or each problem with its file "
         "and line. Exit 1 when there is a problem. Nothing in the appliance's store is changed.",
-        epilog=_examples("chatwootai knowledge check           # the KNOWLEDGE_DIR", "chatwootai knowledge check ./my-shop"),
+        epilog=_examples(
+            "chatwootai knowledge check              # the directory in KNOWLEDGE_DIR",
+            "chatwootai knowledge check ./my-shop",
+        ),
         formatter_class=raw,
     )
     check.add_argument("dir", nargs="?", metavar="DIR", help="the directory (default: KNOWLEDGE_DIR)")
