@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from app.errors import ChatwootAIError
 from app.store.db import migrate
 from app.store.knowledge import Availability, Service
-from app.timespec import WEEKDAYS, span_minutes
+from app.timespec import SHORT_NAMES, WEEKDAYS, span_minutes
 
 BOOKINGS_MIGRATIONS = [
     """
@@ -41,9 +41,6 @@ BOOKINGS_MIGRATIONS = [
     """,
 ]
 
-_PT_WEEKDAYS = ("seg", "ter", "qua", "qui", "sex", "sáb", "dom")
-_EN_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
 
 class SlotUnavailable(ChatwootAIError):
     """The requested time is full, in the past, or not one of the service's slots."""
@@ -52,8 +49,8 @@ class SlotUnavailable(ChatwootAIError):
 def when(start: datetime, language: str = "pt-BR") -> str:
     """"sex., 14/03 às 10:00" / "Fri 03/14 at 10:00" — short, unambiguous in a chat."""
     if language.lower().startswith("en"):
-        return f"{_EN_WEEKDAYS[start.weekday()]} {start:%m/%d} at {start:%H:%M}"
-    return f"{_PT_WEEKDAYS[start.weekday()]}, {start:%d/%m} às {start:%H:%M}"
+        return f"{SHORT_NAMES['en'][start.weekday()]} {start:%m/%d} at {start:%H:%M}"
+    return f"{SHORT_NAMES['pt'][start.weekday()]}, {start:%d/%m} às {start:%H:%M}"
 
 
 @dataclass(frozen=True)

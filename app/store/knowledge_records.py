@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.timespec import WEEKDAYS
+from app.timespec import SHORT_NAMES, WEEKDAYS
 
 
 def format_money(price: Decimal, currency: str) -> str:
@@ -81,9 +81,6 @@ class Availability:
     days_ahead: int
 
 
-_PT_DAYS = {"mon": "seg", "tue": "ter", "wed": "qua", "thu": "qui", "fri": "sex", "sat": "sáb", "sun": "dom"}
-
-
 @dataclass(frozen=True)
 class BusinessInfo:
     name: str
@@ -101,8 +98,7 @@ class BusinessInfo:
     def describe_hours(self, language: str = "pt-BR") -> str:
         english = _english(language)
         parts = []
-        for day in WEEKDAYS:
-            label = day.capitalize() if english else _PT_DAYS[day]
+        for day, label in zip(WEEKDAYS, SHORT_NAMES["en" if english else "pt"], strict=True):
             spans = self.hours.get(day)
             parts.append(
                 f"{label} {', '.join(spans)}" if spans else f"{label} {'closed' if english else 'fechado'}"

@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from app.timespec import WEEKDAYS, span_minutes
+from app.timespec import LONG_NAMES, WEEKDAYS, span_minutes
 
-_DAY_NAMES = {
-    "pt": ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
 Hours = Mapping[str, Sequence[str]]
 
 
@@ -46,7 +42,7 @@ def back_at_text(opening: datetime, now: datetime, language: str) -> str:
     lang = "en" if language.lower().startswith("en") else "pt"
     at = opening.strftime("%H:%M")
     delta_days = (opening.date() - now.date()).days
-    day = _DAY_NAMES[lang][opening.weekday()]
+    day = LONG_NAMES[lang][opening.weekday()]
     if lang == "en":
         when = "today" if delta_days == 0 else "tomorrow" if delta_days == 1 else f"on {day}"
         return f"{when} at {at}"
