@@ -144,3 +144,19 @@ def test_one_definition_of_weekdays_in_the_code_base():
     import app.settings as settings_module
 
     assert not hasattr(settings_module, "WEEKDAYS") and not hasattr(settings_module, "_SPAN")
+
+
+def test_no_module_but_timespec_spells_weekdays_or_parses_spans():
+    from pathlib import Path
+
+    import app
+
+    root = Path(app.__file__).parent
+    spellings = ('"mon", "tue"', '"seg", "ter"', '"segunda-feira"', '"Monday"', "span[:5]", "span[6:]",
+                 r"\d{2}:\d{2}-")
+    offenders = [
+        f"{path.relative_to(root)}: {spelling}"
+        for path in root.rglob("*.py") if path.name != "timespec.py"
+        for spelling in spellings if spelling in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
