@@ -25,7 +25,7 @@ from loguru import logger
 
 # The hub's text helpers are a pure module (no crewai); sharing them keeps index-side and
 # rule-side word handling identical.
-from app.hub.language import fold, fts_query, search_terms, words
+from app.hub.language import STOPWORDS, fold, fts_query, search_terms, stem, words
 from app.store.db import migrate
 from app.store.knowledge_files import (
     CATALOG_COLUMNS,
@@ -109,6 +109,33 @@ def knowledge_status(conn: sqlite3.Connection) -> dict[str, Any] | None:
         "directory": row["directory"],
         "updated_at": row["updated_at"],
     }
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("es") and not word.endswith("ses"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _query_words(query: str) -> list[str]:
+    """The question's words worth matching (as `search_terms`, but whole words, singular)."""
+    out: list[str] = []
+    for word in words(query):
+        if len(word) >= 2 and word not in STOPWORDS and not word.isdigit() and _singular(word) not in out:
+            out.append(_singular(word))
+    return out
+
+
+def _match_score(asked: list[str], found: list[str]) -> float:
+    total = 0.0
+    for word in asked:
+        if any(_singular(w) == word for w in found):
+            total += 1.0
+        elif any(w.startswith(stem(word)) for w in found):
+            total += 0.5
+    return total
 
 
 def _product_from_row(row: sqlite3.Row) -> Product:
@@ -296,10 +323,11 @@ class KnowledgeBase:
     def search_products(self, conn: sqlite3.Connection, query: str, limit: int = 5) -> list[Product]:
         """The products that match the question best, and only those.
 
-        FTS5 finds every product with any of the terms; a product is kept only when it covers
-        as many of the question's terms as the best one does ("protetor solar facial" → the
-        facial sunscreen, not every "facial" product). Among those, bm25 orders: name and
-        category weigh more than the description.
+        FTS5 finds every product with any of the terms; each is then scored per question word
+        (1 when the word itself is there, "protetores" finding "protetor"; ½ when only its
+        five-letter stem is, "hidratante" finding "hidratação", "óleo" finding "oleosa") and only the best-scoring ones
+        are kept: "protetor solar facial" → the facial sunscreen, not every "facial" product.
+        Among those, bm25 orders (name and category weigh more than the description).
         """
         terms = search_terms(query)
         if not terms:
@@ -310,12 +338,10 @@ class KnowledgeBase:
             "ORDER BY bm25(kn_products_fts, 0, 10.0, 1.0, 5.0), p.position LIMIT 200",
             (fts_query(terms),),
         ).fetchall()
-        covered = []
-        for row in rows:
-            found = words(" ".join((row["name"], row["description"], row["category"])))
-            covered.append(sum(1 for t in terms if any(w.startswith(t) for w in found)))
-        best = max(covered, default=0)
-        kept = [row for row, count in zip(rows, covered, strict=True) if count == best and best > 0]
+        asked = _query_words(query)
+        scores = [_match_score(asked, words(" ".join((r["name"], r["description"], r["category"])))) for r in rows]
+        best = max(scores, default=0.0)
+        kept = [row for row, score in zip(rows, scores, strict=True) if best > 0 and score == best]
         return [_product_from_row(r) for r in kept[: max(1, limit)]]
 
     def search_faq(self, conn: sqlite3.Connection, query: str, limit: int = 3) -> list[FaqEntry]:

@@ -293,3 +293,21 @@ def test_product_search_falls_back_to_the_best_partial_matches(kb):
         "Protetor Solar Corporal FPS 30",
         "Protetor Solar Facial FPS 50",
     ]
+
+
+def test_product_search_prefers_the_word_itself_to_words_sharing_its_stem(kb):
+    base, conn = kb
+    names = _names(base.search_products(conn, "hidratante"))
+    assert "Hidratante Facial Aloe Vera" in names and "Hidratante Corporal Manteiga de Karité" in names
+    assert "Máscara Capilar Hidratação Profunda" not in names  # "hidratação" only shares the stem
+    oils = _names(base.search_products(conn, "óleo"))
+    assert oils[0] == "Óleo Corporal de Amêndoas"
+    assert "Hidratante Facial Aloe Vera" not in oils  # "pele oleosa" is not an oil
+
+
+def test_product_search_plural_question_finds_singular_names(kb):
+    base, conn = kb
+    assert sorted(_names(base.search_products(conn, "protetores solares"))) == [
+        "Protetor Solar Corporal FPS 30",
+        "Protetor Solar Facial FPS 50",
+    ]
