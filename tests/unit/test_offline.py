@@ -259,3 +259,12 @@ def test_pt_faq_answer_reaches_the_customer_without_the_files_line_breaks(pt):
     assert decision.action == "reply"
     assert "\n" not in decision.text
     assert "conforme a região. Em São Paulo capital" in decision.text
+
+
+def test_pt_two_product_questions_in_one_burst_answer_both(pt):
+    decision = pt.say("quanto custa o protetor solar facial?\ne o hidratante corporal?")
+    listed = [line for line in decision.text.splitlines() if line[:1].isdigit()]
+    assert listed == [
+        "1. Protetor Solar Facial FPS 50 — R$ 69,90 (em estoque: 18)",
+        "2. Hidratante Corporal Manteiga de Karité — R$ 39,90 (em estoque: 40)",
+    ]
