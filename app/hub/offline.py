@@ -61,12 +61,6 @@ _PICK_NUMBER = re.compile(r"(?<![\d/:])\b(\d{1,2})(?:st|nd|rd|th|o|a)?\b(?![\d/:
 _TIME = re.compile(r"\b(\d{1,2})(?::(\d{2})|h(\d{2})?)")
 
 
-def _questions(text: str) -> list[str]:
-    """The questions in a message (or a coalesced burst): split at ? ! . ; and line breaks."""
-    parts = [part for part in re.split(r"[?!.;\n]+", text) if search_terms(part)]
-    return parts or [text]
-
-
 def _state(ctx: Any) -> dict[str, Any]:
     return dict(getattr(ctx, "state", None) or {})
 
@@ -213,12 +207,7 @@ class OfflineResponder:
         return "\n".join(parts) or None
 
     def _answer_products(self, text: str, en: bool, steps: list[str]) -> str | None:
-        # Each question on its own: a burst "quanto custa o protetor solar? e o hidratante?" is
-        # two searches, each keeping only its best matches, not one search for both.
-        found: list = []
-        for question in _questions(text):
-            found += [p for p in self.dp.search_products(question, limit=5) if p.sku not in {f.sku for f in found}]
-        found = found[:5]
+        found = self.dp.search_products(text, limit=5)
         steps.append(f"search_products → {len(found)}")
         if not found:
             return None
