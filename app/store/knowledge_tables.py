@@ -225,14 +225,24 @@ _HEADING = re.compile(r"^ {0,3}(#{1,6})\s*(.*?)\s*#*\s*$")
 _LIST_ITEM = re.compile(r"^\s*([-*+•]|\d{1,3}[.)])\s+")
 
 
+def _question_level(levels: list[int]) -> int:
+    """`##` when the file has any; else the level under a single `# title` (`###` questions);
+    else `#` (a file of `# question` headings)."""
+    if 2 in levels or not levels:
+        return 2
+    deeper = [level for level in levels if level > 1]
+    if levels.count(1) == 1 and deeper:
+        return min(deeper)
+    return min(levels)
+
+
 def parse_faq(path: Path) -> tuple[FaqEntry, ...]:
-    """Questions are `## ` headings (or `# ` headings when the file has no `## ` at all); the
-    text under one is its answer. A title and an introduction before the first question are
-    allowed only above `## ` questions; deeper headings belong to the answer."""
+    """Questions are `## ` headings (in a file without any: `# ` headings, or `### ` ones under a
+    single `# title`); the text under one is its answer. A title and an introduction may come
+    before the first question; deeper headings belong to the answer."""
     file = path.name
     lines = read_text(path).splitlines()
-    levels = [len(m[1]) for m in (_HEADING.match(raw) for raw in lines) if m]
-    level = 2 if 2 in levels else 1 if levels else 2
+    level = _question_level([len(m[1]) for m in (_HEADING.match(raw) for raw in lines) if m])
     entries: list[FaqEntry] = []
     errors: list[KnowledgeError] = []
     question: str | None = None

@@ -277,3 +277,8 @@ def test_problems_in_several_files_are_all_reported(kdir):
     write(kdir, "business.yaml", BUSINESS_HEAD + "hours:\n  funday: ['09:00-18:00']\n")
     error = refused(kdir)
     assert [e.file for e in error.errors] == ["business.yaml", "faq.md"]
+
+
+def test_faq_with_a_title_and_triple_hash_questions(kdir):
+    write(kdir, "faq.md", "# Perguntas frequentes\n\nLeia abaixo.\n\n### Entregam?\nSim.\n\n### Parcelam?\nEm 3x.\n")
+    assert [f.question for f in parse_knowledge_dir(kdir).faq] == ["Entregam?", "Parcelam?"]
