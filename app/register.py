@@ -315,7 +315,7 @@ class Registrar:
                     await self.apply(client, state, public_url)
                 except (ChatwootRejected, ChatwootUnavailable) as exc:
                     if not watch:
-                        raise RegisterError(f"Chatwoot: {exc}") from None
+                        raise RegisterError(_explain(exc)) from None
                     self._failed(exc)
                 if watch:
                     await self.watch(http, client, state)
@@ -352,7 +352,7 @@ class Registrar:
                     self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
-        text = str(exc)
+        text = _explain(exc)
         if text != self.last_error:  # one line per distinct failure, not one per poll
             logger.error("registration failed, retrying every {:g} s: {}", self.interval, text)
         self.last_error = text
@@ -362,6 +362,12 @@ class Registrar:
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
         except TimeoutError:
             pass
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, ChatwootRejected) and exc.status in (401, 403):
+        return f"{exc} (registration needs an administrator's user token: set CHATWOOT_ADMIN_API_KEY)"
+    return str(exc)
 
 
 def run_register(settings: Settings, *, watch: bool, timeout: float = DEFAULT_TIMEOUT_S,

@@ -139,7 +139,8 @@ def run_tunnel(settings: Settings) -> int:
                 process.proc.pid)
     while not stop.is_set():
         code = process.proc.poll()
-        if code is not None:
+        # A stop signal reaches the agent too (same process group): its exit is then expected.
+        if code is not None and not stop.wait(1.0):
             logger.error("ngrok agent exited with status {}: stopping so supervisord restarts the tunnel", code)
             return 1
         stop.wait(0.5)

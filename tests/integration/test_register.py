@@ -1,0 +1,440 @@
+"""`chatwootai register` and `chatwootai tunnel` as real processes against an ngrok agent-API fake
+(a real HTTP server) and the Chatwoot fake (swagger-checked, recording every request)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+
+import httpx
+import pytest
+
+from tests.fakes.chatwoot import Fault, checked_fake
+from tests.fakes.ngrok import NgrokApiFake, write_fake_agent
+from tests.support import base_env, free_port
+
+# Tokens with every character that URL encoding, shells and log formats treat specially.
+WEBHOOK_TOKEN = "wh+tok/en=~%20 x"
+ADMIN_TOKEN = "adm+in/tok=~%41 y"
+BOT_TOKEN = "bot-token-reg-2b7"
+NGROK_TOKEN = "ng+rok/tok=~%2F z"
+SECRETS = (WEBHOOK_TOKEN, ADMIN_TOKEN, NGROK_TOKEN)
+BOT_ID = 5
+PORT = 18001  # the web port the tunnel points at; nothing needs to listen there
+FIRST, SECOND = "https://a1b2c3.ngrok-free.app", "https://d4e5f6.ngrok-free.app"
+pytestmark = pytest.mark.slow
+
+
+def expected(public_url: str) -> str:
+    return f"{public_url}/webhook?token={quote(WEBHOOK_TOKEN, safe='')}"
+
+
+@pytest.fixture
+def chatwoot():
+    with checked_fake(user_tokens=(ADMIN_TOKEN,), bot_tokens=(BOT_TOKEN,)) as fake:
+        fake.add_agent_bot(BOT_ID, outgoing_url="https://old.example.com/webhook")
+        yield fake
+
+
+@pytest.fixture
+def agent():
+    with NgrokApiFake() as fake:
+        yield fake
+
+
+class Register:
+    """Runs `chatwootai <args>` with the test's environment; keeps every output for the leak check."""
+
+    def __init__(self, tmp: Path, chatwoot, agent, **env: str):
+        self.tmp = tmp
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("WEBHOOK_", "CHATWOOT_", "LLM_", "NGROK_", "PUBLIC_URL", "REGISTER_"))}
+        self.env.update(base_env(
+            tmp,
+            WEBHOOK_PORT=str(PORT),
+            WEBHOOK_AUTH_TOKEN=WEBHOOK_TOKEN,
+            CHATWOOT_BASE_URL=chatwoot.url,
+            CHATWOOT_ACCOUNT_ID="1",
+            CHATWOOT_API_KEY=BOT_TOKEN,
+            CHATWOOT_ADMIN_API_KEY=ADMIN_TOKEN,
+            CHATWOOT_AGENT_BOT_ID=str(BOT_ID),
+            NGROK_AUTH_TOKEN=NGROK_TOKEN,
+            NGROK_API_URL=agent.url,
+            LOG_LEVEL="DEBUG",
+        ))
+        self.env.update(env)
+        self.env["PYTHONUNBUFFERED"] = "1"
+        self.outputs: list[str] = []
+        self.procs: list[subprocess.Popen] = []
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=self.env, cwd=self.tmp,
+                              capture_output=True, text=True, timeout=timeout)
+        self.outputs += [done.stdout, done.stderr]
+        return done
+
+    def start(self, *args: str) -> tuple[subprocess.Popen, Path]:
+        log = self.tmp / f"out-{len(self.procs)}.txt"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "app.cli", *args], env=self.env, cwd=self.tmp,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc, log
+
+    def stop(self, proc: subprocess.Popen, log: Path) -> int:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        self.outputs.append(log.read_text(errors="replace"))
+        return proc.returncode
+
+    def public_url_file(self) -> str | None:
+        path = self.tmp / "data" / "public_url"
+        return path.read_text().strip() if path.exists() else None
+
+    def all_output(self) -> str:
+        files = [p.read_text(errors="replace") for p in (self.tmp / "logs").glob("*") if p.is_file()]
+        return "\n".join(self.outputs + files)
+
+
+@pytest.fixture
+def register(tmp_path, chatwoot, agent):
+    made: list[Register] = []
+
+    def make(**env: str) -> Register:
+        made.append(Register(tmp_path, chatwoot, agent, **env))
+        return made[-1]
+
+    yield make
+    for reg in made:
+        for proc in reg.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def patches(chatwoot, path_part: str = "/agent_bots/") -> list:
+    return [r for r in chatwoot.requests if r.method == "PATCH" and path_part in r.path]
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not met within {timeout} s")
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in SECRETS:
+        for form in {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}:
+            assert form not in text, f"a token (form {form!r}) leaked into the output"
+
+
+# -- agent_bot mode ------------------------------------------------------------------------
+def test_agent_bot_first_run_patches_once_second_run_sends_nothing(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register()
+    first = reg.run("register", "--once")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert len(patches(chatwoot)) == 1
+    url = chatwoot.agent_bots[BOT_ID]["outgoing_url"]
+    assert url == expected(FIRST)
+    # What Chatwoot will call decodes back to the exact token the web program checks.
+    assert parse_qs(urlsplit(url).query)["token"] == [WEBHOOK_TOKEN]
+    assert patches(chatwoot)[0].headers["api_access_token"] == ADMIN_TOKEN
+    assert reg.public_url_file() == FIRST
+    assert "registered https://a1b2c3.ngrok-free.app/webhook?token=***" in first.stdout
+
+    second = reg.run("register", "--once")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert len(patches(chatwoot)) == 1, "the second run must send nothing: Chatwoot already has the URL"
+    assert "already registered" in second.stdout
+    gets = [r for r in chatwoot.requests if r.method == "GET" and r.path.endswith(f"/agent_bots/{BOT_ID}")]
+    assert len(gets) == 2, "each run reads the bot first"
+
+
+def test_admin_token_falls_back_to_the_api_key(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    chatwoot.user_tokens.add("user-token-as-api-key")
+    reg = register(CHATWOOT_ADMIN_API_KEY="", CHATWOOT_API_KEY="user-token-as-api-key")
+    done = reg.run("register", "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert patches(chatwoot)[0].headers["api_access_token"] == "user-token-as-api-key"
+
+
+def test_a_bot_token_is_refused_with_a_hint_at_the_admin_token(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register(CHATWOOT_ADMIN_API_KEY="")  # falls back to the agent bot's own token
+    done = reg.run("register", "--once")
+    assert done.returncode == 1
+    assert "HTTP 401" in done.stdout and "set CHATWOOT_ADMIN_API_KEY" in done.stdout
+    assert not patches(chatwoot)
+
+
+def test_watch_registers_again_when_the_tunnel_url_changes(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register()
+    proc, log = reg.start("register", "--watch", "--interval", "0.2")
+    wait_until(lambda: len(patches(chatwoot)) == 1, what="first registration")
+    wait_until(lambda: reg.public_url_file() == FIRST, what="public_url file")
+
+    agent.set_tunnel(SECOND, port=PORT)  # ngrok restarted with a new free URL
+    wait_until(lambda: len(patches(chatwoot)) == 2, what="registration of the new URL")
+    assert chatwoot.agent_bots[BOT_ID]["outgoing_url"] == expected(SECOND)
+    wait_until(lambda: reg.public_url_file() == SECOND, what="public_url file update")
+
+    agent.clear()  # the agent restarting: no tunnel for a while, then the same URL again
+    time.sleep(1.0)
+    agent.set_tunnel(SECOND, port=PORT)
+    time.sleep(1.0)
+    assert proc.poll() is None, "--watch keeps running while the tunnel is away"
+    assert len(patches(chatwoot)) == 2, "the same URL is not registered twice"
+    assert reg.stop(proc, log) == 0
+    output = log.read_text()
+    assert "waiting for the tunnel" in output and "public URL changed" in output
+
+
+def test_watch_retries_when_chatwoot_fails_then_recovers(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    chatwoot.fault("PATCH", "/agent_bots/", Fault.error(401, "Invalid Access Token"))
+    reg = register()
+    proc, log = reg.start("register", "--watch", "--interval", "0.2")
+    wait_until(lambda: chatwoot.agent_bots[BOT_ID]["outgoing_url"] == expected(FIRST), what="registration after a refusal")
+    assert proc.poll() is None
+    assert reg.stop(proc, log) == 0
+    assert "registration failed, retrying" in log.read_text()
+
+
+# -- webhook mode -------------------------------------------------------------------------
+def test_webhook_mode_creates_then_updates_and_reuses_the_remembered_id(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register(REGISTER_MODE="webhook")
+    first = reg.run("register", "--once")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert len(chatwoot.webhooks) == 1
+    (hook,) = chatwoot.webhooks.values()
+    assert hook["url"] == expected(FIRST)
+    assert sorted(hook["subscriptions"]) == sorted(
+        ["message_created", "message_updated", "conversation_status_changed", "conversation_updated"])
+
+    agent.set_tunnel(SECOND, port=PORT)
+    second = reg.run("register", "--once")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert len(chatwoot.webhooks) == 1, "the remembered webhook is updated, not a second one created"
+    assert chatwoot.webhooks[hook["id"]]["url"] == expected(SECOND)
+    assert [r.path for r in patches(chatwoot, "/webhooks/")] == [f"/api/v1/accounts/1/webhooks/{hook['id']}"]
+
+    third = reg.run("register", "--once")
+    assert third.returncode == 0
+    writes = [r for r in chatwoot.requests if r.method in ("POST", "PATCH")]
+    assert len(writes) == 2, "nothing sent when the webhook already has the URL"
+    assert not patches(chatwoot, "/agent_bots/")
+
+
+def test_webhook_mode_updates_the_configured_webhook_id(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    other = chatwoot.add_webhook("https://someone-else.example.com/hook", ["contact_created"])
+    mine = chatwoot.add_webhook("https://old.example.com/webhook", ["message_created", "contact_created"])
+    reg = register(REGISTER_MODE="webhook", CHATWOOT_WEBHOOK_ID=str(mine["id"]))
+    done = reg.run("register", "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert chatwoot.webhooks[mine["id"]]["url"] == expected(FIRST)
+    # the operator's subscriptions are kept; the other webhook is untouched; nothing created
+    assert chatwoot.webhooks[mine["id"]]["subscriptions"] == ["message_created", "contact_created"]
+    assert chatwoot.webhooks[other["id"]]["url"] == "https://someone-else.example.com/hook"
+    assert not [r for r in chatwoot.requests if r.method == "POST"]
+
+
+def test_webhook_mode_with_an_unknown_configured_id_fails_clearly(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register(REGISTER_MODE="webhook", CHATWOOT_WEBHOOK_ID="999")
+    done = reg.run("register", "--once")
+    assert done.returncode == 1
+    assert "CHATWOOT_WEBHOOK_ID=999: account 1 has no such webhook" in done.stdout
+    assert not [r for r in chatwoot.requests if r.method in ("POST", "PATCH")]
+
+
+def test_register_mode_off_sends_nothing(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register(REGISTER_MODE="off")
+    done = reg.run("register", "--watch")
+    assert done.returncode == 0
+    assert "registration not started: REGISTER_MODE=off" in done.stdout
+    assert chatwoot.requests == [] and agent.requests == []
+
+
+# -- the public URL -----------------------------------------------------------------------
+def test_tunnel_that_never_appears_exits_1_with_a_clear_line(register, chatwoot, agent):
+    reg = register()
+    done = reg.run("register", "--watch", "--timeout", "1", "--interval", "0.2")
+    assert done.returncode == 1
+    assert "no public URL after 1 s: the ngrok agent lists no https tunnel for port 18001" in done.stdout
+    assert chatwoot.requests == []
+
+
+def test_agent_api_down_exits_1_naming_the_api(register, chatwoot, agent):
+    dead = f"http://127.0.0.1:{free_port()}"
+    reg = register(NGROK_API_URL=dead)
+    done = reg.run("register", "--once", "--timeout", "1", "--interval", "0.2")
+    assert done.returncode == 1
+    assert f"the ngrok agent API at {dead}/api/tunnels did not answer" in done.stdout
+
+
+def test_public_url_wins_over_ngrok(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register(PUBLIC_URL="https://bot.example.com")
+    done = reg.run("register", "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert chatwoot.agent_bots[BOT_ID]["outgoing_url"] == expected("https://bot.example.com")
+    assert agent.requests == [], "the ngrok agent is not even asked"
+    assert reg.public_url_file() == "https://bot.example.com"
+
+
+def test_http_url_refused_under_webhook_use_https(register, chatwoot, agent):
+    reg = register(PUBLIC_URL="http://bot.example.com")
+    done = reg.run("register", "--once")
+    assert done.returncode == 2
+    assert "refusing to register http://bot.example.com: WEBHOOK_USE_HTTPS=true allows only an https" in done.stdout
+    assert not patches(chatwoot)
+
+    # an ngrok agent that lists only an http tunnel is not taken either
+    agent.set_tunnel("http://plain.ngrok-free.app", port=PORT)
+    ngrok_only = register()
+    done = ngrok_only.run("register", "--once", "--timeout", "1", "--interval", "0.2")
+    assert done.returncode == 1 and "no https tunnel" in done.stdout
+
+    allowed = register(WEBHOOK_USE_HTTPS="false")
+    done = allowed.run("register", "--once")
+    assert done.returncode == 0, done.stdout
+    assert chatwoot.agent_bots[BOT_ID]["outgoing_url"] == expected("http://plain.ngrok-free.app")
+
+
+def test_no_token_in_any_output(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register()
+    assert reg.run("register", "--once").returncode == 0
+    # Chatwoot refusing with an error text that echoes the URL it was given
+    agent.set_tunnel(SECOND, port=PORT)
+    echoed = expected(SECOND)
+    chatwoot.fault("PATCH", "/agent_bots/", Fault.error(422, f"Outgoing url {echoed} is invalid"))
+    refused = reg.run("register", "--once")
+    assert refused.returncode == 1 and "HTTP 422" in refused.stdout
+    proc, log = reg.start("register", "--watch", "--interval", "0.2")
+    wait_until(lambda: chatwoot.agent_bots[BOT_ID]["outgoing_url"] == echoed, what="registration")
+    reg.stop(proc, log)
+    # a timeout and a refused URL, for their lines too
+    agent.clear()
+    reg.run("register", "--once", "--timeout", "1", "--interval", "0.2")
+    register(PUBLIC_URL="http://bot.example.com").run("register", "--once")
+    text = reg.all_output()
+    assert "webhook?token=***" in text
+    assert_no_secret(text)
+
+
+# -- the tunnel program -------------------------------------------------------------------
+def test_tunnel_not_started_without_token(register):
+    done = register(NGROK_AUTH_TOKEN="").run("tunnel")
+    assert done.returncode == 0
+    assert done.stdout.strip() == "tunnel not started: NGROK_AUTH_TOKEN is not set (set it for a public ngrok URL, or set PUBLIC_URL)"
+
+
+def test_tunnel_not_started_with_public_url(register):
+    done = register(PUBLIC_URL="https://bot.example.com").run("tunnel")
+    assert done.returncode == 0
+    assert done.stdout.strip() == "tunnel not started: PUBLIC_URL is set, the appliance is exposed without ngrok"
+
+
+def test_tunnel_not_started_without_agent_binary(register, tmp_path):
+    missing = tmp_path / "no-such-ngrok"
+    done = register(NGROK_PATH=str(missing)).run("tunnel")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"tunnel not started: the ngrok agent is not installed ({missing} not found; image built with NGROK_INSTALL=false?)"
+    assert not missing.exists(), "nothing is downloaded at run time"
+    assert_no_secret(done.stdout + done.stderr)
+
+
+@pytest.fixture
+def fake_agent(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    return write_fake_agent(bin_dir)
+
+
+def test_tunnel_runs_the_agent_and_register_reads_its_url(register, chatwoot, tmp_path, fake_agent):
+    api_port = free_port()
+    record = tmp_path / "agent.json"
+    reg = register(NGROK_PATH=str(fake_agent), NGROK_API_URL=f"http://127.0.0.1:{api_port}",
+                   NGROK_DOMAIN="shop-bot.ngrok.app", FAKE_NGROK_RECORD=str(record))
+    tunnel, log = reg.start("tunnel")
+    done = reg.run("register", "--once", "--timeout", "30", "--interval", "0.2")
+    assert done.returncode == 0, done.stdout + log.read_text()
+    assert chatwoot.agent_bots[BOT_ID]["outgoing_url"] == expected("https://shop-bot.ngrok.app")
+    seen = json.loads(record.read_text())
+    assert seen["config"]["version"] == "3"
+    assert seen["config"]["tunnels"]["chatwoot"] == {"proto": "http", "addr": PORT, "domain": "shop-bot.ngrok.app"}
+    assert seen["config"]["agent"]["web_addr"] == f"127.0.0.1:{api_port}"
+    assert NGROK_TOKEN not in " ".join(seen["argv"]), "the token stays off the agent's command line"
+    config_file = tmp_path / "data" / "ngrok" / "ngrok.yml"
+    assert config_file.stat().st_mode & 0o077 == 0, "the config holds the token: owner-only"
+    assert tunnel.poll() is None, "the program stays in the foreground while the agent runs"
+    assert reg.stop(tunnel, log) == 0
+    wait_until(lambda: _gone(seen["pid"]), timeout=10, what="agent stopped with the program")
+    assert_no_secret(reg.all_output())
+
+
+def test_tunnel_exits_nonzero_when_the_agent_dies(register, tmp_path, fake_agent):
+    record = tmp_path / "agent.json"
+    reg = register(NGROK_PATH=str(fake_agent), NGROK_API_URL=f"http://127.0.0.1:{free_port()}",
+                   FAKE_NGROK_RECORD=str(record))
+    tunnel, log = reg.start("tunnel")
+    wait_until(lambda: "tunnel up" in log.read_text(), what="tunnel up")
+    os.kill(json.loads(record.read_text())["pid"], signal.SIGKILL)
+    assert tunnel.wait(timeout=20) == 1
+    assert "ngrok agent exited" in log.read_text()
+
+
+def test_tunnel_with_a_refused_token_exits_nonzero_without_printing_it(register, tmp_path, fake_agent):
+    reg = register(NGROK_PATH=str(fake_agent), NGROK_API_URL=f"http://127.0.0.1:{free_port()}",
+                   NGROK_AUTH_TOKEN="bad-token")
+    done = reg.run("tunnel")
+    assert done.returncode == 1
+    assert "tunnel failed to start" in done.stdout and "authentication failed" in done.stdout
+    assert "bad-token" not in done.stdout + done.stderr
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_ready_shows_the_registered_url(register, chatwoot, agent, tmp_path):
+    """/ready's tunnel check reads the file register writes."""
+    from tests.support import Program
+
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register()
+    assert reg.run("register", "--once").returncode == 0
+    port = free_port()
+    web = Program("serve", {**reg.env, "WEBHOOK_PORT": str(port)}, cwd=tmp_path, port=port)
+    try:
+        web.start()
+        ready = httpx.get(f"{web.url}/ready", timeout=5).json()
+        assert ready["checks"]["tunnel"] == {"public_url": FIRST}
+    finally:
+        web.stop()
