@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     once_or_watch.add_argument("--once", dest="watch", action="store_false", help="register once and exit (default)")
     once_or_watch.add_argument("--watch", dest="watch", action="store_true",
                                help="keep running; register again when the tunnel URL changes")
+    reg.set_defaults(watch=False)  # both flags share `watch`: without this --once's default (True) wins
     reg.add_argument("--timeout", type=_seconds(*TIMEOUT_BOUNDS), default=DEFAULT_TIMEOUT_S,
                      help=f"seconds to wait for the ngrok tunnel (default {DEFAULT_TIMEOUT_S:g})")
     reg.add_argument("--interval", type=_seconds(*INTERVAL_BOUNDS), default=DEFAULT_INTERVAL_S,
