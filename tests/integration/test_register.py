@@ -276,6 +276,19 @@ def test_register_mode_off_sends_nothing(register, chatwoot, agent):
     assert chatwoot.requests == [] and agent.requests == []
 
 
+def test_proxy_failure_does_not_stop_registration(register, chatwoot, agent):
+    """AUTO_UPDATE_PROXY=true runs the proxy update after a change; here it cannot succeed (no VPS
+    configured), which is reported in one line while the registration itself stands."""
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register(AUTO_UPDATE_PROXY="true")
+    done = reg.run("register", "--once", timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert chatwoot.agent_bots[BOT_ID]["outgoing_url"] == expected(FIRST)
+    assert f"proxy not updated to {FIRST}" in done.stdout
+    without = register().run("register", "--once")
+    assert "proxy" not in without.stdout, "AUTO_UPDATE_PROXY=false: the proxy is left alone"
+
+
 # -- the public URL -----------------------------------------------------------------------
 def test_tunnel_that_never_appears_exits_1_with_a_clear_line(register, chatwoot, agent):
     reg = register()
