@@ -268,16 +268,19 @@ class Registrar:
     # one registration
     async def apply(self, client: ChatwootClient, state: RegistrationState, public_url: str) -> None:
         self.check_scheme(public_url)
+        # The URL is public whatever Chatwoot answers: /ready shows it even while Chatwoot fails.
+        if write_public_url(self.settings.data_dir, public_url):
+            logger.info("public URL {} written to {}", public_url, self.settings.data_dir / PUBLIC_URL_FILE)
         target = webhook_url(public_url, self.settings.webhook_auth_token)
         where = "agent bot" if self.settings.register_mode == "agent_bot" else "account webhook"
         sent, before = await register_url(self.settings, client, target, state)
         if sent:
             logger.info("registered {} with the {} (was {})", redact_url(target), where, redact_url(before) or "unset")
         else:
-            logger.info("already registered: the {} calls {}; nothing sent", where, redact_url(target))
+            # The periodic re-check of an unchanged URL is not news.
+            level = "INFO" if public_url != self.registered else "DEBUG"
+            logger.log(level, "already registered: the {} calls {}; nothing sent", where, redact_url(target))
         self.registered, self.checked_at, self.last_error = public_url, time.monotonic(), None
-        if write_public_url(self.settings.data_dir, public_url):
-            logger.info("public URL {} written to {}", public_url, self.settings.data_dir / PUBLIC_URL_FILE)
         await self.update_proxy(state, public_url)
 
     async def update_proxy(self, state: RegistrationState, public_url: str) -> None:

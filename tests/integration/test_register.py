@@ -15,8 +15,10 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 import httpx
 import pytest
 
+from app.settings import SECRETS as SECRET_VARIABLES
 from tests.fakes.chatwoot import Fault, checked_fake
 from tests.fakes.ngrok import NgrokApiFake, write_fake_agent
+from tests.secret_scan import remember_secret
 from tests.support import base_env, free_port
 
 # Tokens with every character that URL encoding, shells and log formats treat specially.
@@ -70,6 +72,8 @@ class Register:
         ))
         self.env.update(env)
         self.env["PYTHONUNBUFFERED"] = "1"
+        for name in SECRET_VARIABLES:  # the session's secret scan searches every *.out for them
+            remember_secret(name, self.env.get(name))
         self.outputs: list[str] = []
         self.procs: list[subprocess.Popen] = []
 
@@ -77,10 +81,12 @@ class Register:
         done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=self.env, cwd=self.tmp,
                               capture_output=True, text=True, timeout=timeout)
         self.outputs += [done.stdout, done.stderr]
+        out = self.tmp / f"{args[0]}-run-{len(self.outputs)}.out"
+        out.write_text(f"{done.stdout}\n--- stderr ---\n{done.stderr}", encoding="utf-8")
         return done
 
     def start(self, *args: str) -> tuple[subprocess.Popen, Path]:
-        log = self.tmp / f"out-{len(self.procs)}.txt"
+        log = self.tmp / f"{args[0]}-{len(self.procs)}.out"
         with log.open("wb") as out:
             proc = subprocess.Popen([sys.executable, "-m", "app.cli", *args], env=self.env, cwd=self.tmp,
                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -451,3 +457,25 @@ def test_ready_shows_the_registered_url(register, chatwoot, agent, tmp_path):
         assert ready["checks"]["tunnel"] == {"public_url": FIRST}
     finally:
         web.stop()
+
+
+def test_current_registration_reads_what_chatwoot_calls(tmp_path, chatwoot, agent):
+    """The doctor's view: the URL Chatwoot has now, for either mode (None before any)."""
+    import asyncio
+
+    from app.client import ChatwootClient
+    from app.register import current_registration
+    from app.settings import Settings
+
+    env = base_env(tmp_path, CHATWOOT_BASE_URL=chatwoot.url, CHATWOOT_ACCOUNT_ID="1",
+                   CHATWOOT_ADMIN_API_KEY=ADMIN_TOKEN, CHATWOOT_AGENT_BOT_ID=str(BOT_ID))
+    hook = chatwoot.add_webhook("https://hook.example.com/webhook", ["message_created"])
+
+    async def read(**extra: str) -> str | None:
+        async with ChatwootClient(chatwoot.url, ADMIN_TOKEN) as client:
+            return await current_registration(Settings.from_env({**env, **extra}), client)
+
+    assert asyncio.run(read()) == "https://old.example.com/webhook"
+    assert asyncio.run(read(REGISTER_MODE="webhook")) is None, "no webhook id configured or remembered"
+    assert asyncio.run(read(REGISTER_MODE="webhook", CHATWOOT_WEBHOOK_ID=str(hook["id"]))) == hook["url"]
+    assert asyncio.run(read(REGISTER_MODE="off")) is None
