@@ -226,6 +226,7 @@ class Registrar:
         self.checked_at = 0.0
         self.last_error: str | None = None
         self.proxy_failed: tuple[str, float] | None = None
+        self.watching = False
 
     # the public URL
     async def read_public_url(self, http: httpx.AsyncClient) -> tuple[str | None, str]:
@@ -245,13 +246,16 @@ class Registrar:
             return None, f"the ngrok agent lists no {kind} for port {self.settings.webhook_port}"
         return url, ""
 
-    async def wait_public_url(self, http: httpx.AsyncClient) -> str:
+    async def wait_public_url(self, http: httpx.AsyncClient) -> str | None:
+        """The public URL, polled for up to `timeout`; None when told to stop meanwhile."""
         deadline = time.monotonic() + self.timeout
         while True:
             url, why = await self.read_public_url(http)
             if url is not None:
                 return url
-            if time.monotonic() >= deadline or self.stop.is_set():
+            if self.stop.is_set():
+                return None
+            if time.monotonic() >= deadline:
                 raise RegisterError(
                     f"no public URL after {self.timeout:g} s: {why} (is the ngrok program running? "
                     "its lines in `docker logs` say why not)"
@@ -303,7 +307,8 @@ class Registrar:
             logger.info("proxy updated to {}", public_url)
         else:
             self.proxy_failed = (public_url, time.monotonic())
-            logger.error("proxy not updated to {}; retrying in {:g} s", public_url, RECHECK_S)
+            logger.error("proxy not updated to {}; registration itself is done{}", public_url,
+                         f"; retrying in {RECHECK_S:g} s" if self.watching else "")
 
     # the loops
     async def run(self, *, watch: bool) -> int:
@@ -311,7 +316,7 @@ class Registrar:
             state = RegistrationState(self.settings.data_dir)
             try:
                 public_url = await self.wait_public_url(http)
-                if self.stop.is_set():
+                if public_url is None:
                     return 0
                 logger.info("public URL {} ({})", public_url, "PUBLIC_URL" if self.settings.public_url else "ngrok")
                 try:
@@ -322,12 +327,13 @@ class Registrar:
                     self._failed(exc)
                 if watch:
                     await self.watch(http, client, state)
-                return 0
+                    return 0
+                return 1 if self.proxy_failed else 0  # --once: the proxy update asked for did not happen
             finally:
                 state.close()
 
     async def watch(self, http: httpx.AsyncClient, client: ChatwootClient, state: RegistrationState) -> None:
-        gone = False
+        gone, self.watching = False, True
         while not self.stop.is_set():
             await self._sleep(self.interval)
             if self.stop.is_set():

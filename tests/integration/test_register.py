@@ -284,13 +284,14 @@ def test_register_mode_off_sends_nothing(register, chatwoot, agent):
 
 def test_proxy_failure_does_not_stop_registration(register, chatwoot, agent):
     """AUTO_UPDATE_PROXY=true runs the proxy update after a change; here it cannot succeed (no VPS
-    configured), which is reported in one line while the registration itself stands."""
+    configured), which is reported in one line while the registration itself stands; --once
+    exits 1 because something it was asked to do did not happen."""
     agent.set_tunnel(FIRST, port=PORT)
     reg = register(AUTO_UPDATE_PROXY="true")
     done = reg.run("register", "--once", timeout=180)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
     assert chatwoot.agent_bots[BOT_ID]["outgoing_url"] == expected(FIRST)
-    assert f"proxy not updated to {FIRST}" in done.stdout
+    assert f"proxy not updated to {FIRST}; registration itself is done" in done.stdout
     without = register().run("register", "--once")
     assert "proxy" not in without.stdout, "AUTO_UPDATE_PROXY=false: the proxy is left alone"
 
@@ -479,3 +480,21 @@ def test_current_registration_reads_what_chatwoot_calls(tmp_path, chatwoot, agen
     assert asyncio.run(read(REGISTER_MODE="webhook")) is None, "no webhook id configured or remembered"
     assert asyncio.run(read(REGISTER_MODE="webhook", CHATWOOT_WEBHOOK_ID=str(hook["id"]))) == hook["url"]
     assert asyncio.run(read(REGISTER_MODE="off")) is None
+
+
+def test_public_url_is_written_even_when_chatwoot_refuses(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    chatwoot.fault("GET", "/agent_bots/", Fault.error(404, "Resource could not be found"))
+    reg = register()
+    done = reg.run("register", "--once")
+    assert done.returncode == 1 and "HTTP 404" in done.stdout
+    assert reg.public_url_file() == FIRST, "/ready shows the tunnel even while Chatwoot refuses"
+    assert not patches(chatwoot)
+
+
+def test_watch_stops_cleanly_while_waiting_for_the_tunnel(register, chatwoot, agent):
+    reg = register()
+    proc, log = reg.start("register", "--watch", "--timeout", "300", "--interval", "0.2")
+    wait_until(lambda: len(agent.requests) >= 2, what="polling the agent")
+    assert reg.stop(proc, log) == 0, log.read_text()
+    assert chatwoot.requests == []
