@@ -16,8 +16,8 @@ The token is part of the URL Chatwoot calls, so every URL that reaches a log lin
 `redact_url`, and the log redactor also knows the token's percent-encoded forms.
 
 Exit status: 0 registered (or nothing to do under `--watch`), 1 failure (no tunnel in time,
-Chatwoot refused, a setting registration needs is missing under `--once`), 2 a public URL the
-configuration forbids (http under `WEBHOOK_USE_HTTPS=true`).
+Chatwoot refused, a setting registration needs is missing under `--once`, the proxy update failed
+under `--once`), 2 a public URL the configuration forbids (http under `WEBHOOK_USE_HTTPS=true`).
 """
 
 from __future__ import annotations
