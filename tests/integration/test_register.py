@@ -250,6 +250,30 @@ def test_webhook_mode_creates_then_updates_and_reuses_the_remembered_id(register
     assert not patches(chatwoot, "/agent_bots/")
 
 
+def test_webhook_mode_adopts_its_webhook_after_the_store_was_lost(register, chatwoot, agent, tmp_path):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register(REGISTER_MODE="webhook")
+    assert reg.run("register", "--once").returncode == 0
+    for path in (tmp_path / "data").glob("chatwootai.db*"):
+        path.unlink()  # a new volume: the remembered id is gone
+    assert reg.run("register", "--once").returncode == 0
+    assert len(chatwoot.webhooks) == 1, "the webhook already calling us is adopted, not duplicated"
+    agent.set_tunnel(SECOND, port=PORT)
+    assert reg.run("register", "--once").returncode == 0
+    assert [h["url"] for h in chatwoot.webhooks.values()] == [expected(SECOND)]
+
+
+def test_webhook_mode_recreates_a_remembered_webhook_deleted_in_chatwoot(register, chatwoot, agent):
+    agent.set_tunnel(FIRST, port=PORT)
+    reg = register(REGISTER_MODE="webhook")
+    assert reg.run("register", "--once").returncode == 0
+    chatwoot.webhooks.clear()  # an operator deleted it in Chatwoot's settings
+    done = reg.run("register", "--once")
+    assert done.returncode == 0, done.stdout
+    assert [h["url"] for h in chatwoot.webhooks.values()] == [expected(FIRST)]
+    assert len([r for r in chatwoot.requests if r.method == "POST"]) == 2
+
+
 def test_webhook_mode_updates_the_configured_webhook_id(register, chatwoot, agent):
     agent.set_tunnel(FIRST, port=PORT)
     other = chatwoot.add_webhook("https://someone-else.example.com/hook", ["contact_created"])
