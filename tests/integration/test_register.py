@@ -1,40 +1,33 @@
-"""`chatwootai register` and `chatwootai tunnel` as real processes against an ngrok agent-API fake
-(a real HTTP server) and the Chatwoot fake (swagger-checked, recording every request)."""
+"""`chatwootai register` as a real process against an ngrok agent-API fake (a real HTTP server)
+and the Chatwoot fake (swagger-checked, recording every request)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from app.settings import SECRETS as SECRET_VARIABLES
 from tests.fakes.chatwoot import Fault, checked_fake
-from tests.fakes.ngrok import NgrokApiFake, write_fake_agent
-from tests.secret_scan import remember_secret
+from tests.fakes.ngrok import NgrokApiFake
+from tests.integration.registration import (
+    ADMIN_TOKEN,
+    BOT_ID,
+    BOT_TOKEN,
+    FIRST,
+    PORT,
+    SECOND,
+    WEBHOOK_TOKEN,
+    Register,
+    assert_no_secret,
+    expected,
+    patches,
+    wait_until,
+)
 from tests.support import base_env, free_port
 
-# Tokens with every character that URL encoding, shells and log formats treat specially.
-WEBHOOK_TOKEN = "wh+tok/en=~%20 x"
-ADMIN_TOKEN = "adm+in/tok=~%41 y"
-BOT_TOKEN = "bot-token-reg-2b7"
-NGROK_TOKEN = "ng+rok/tok=~%2F z"
-SECRETS = (WEBHOOK_TOKEN, ADMIN_TOKEN, NGROK_TOKEN)
-BOT_ID = 5
-PORT = 18001  # the web port the tunnel points at; nothing needs to listen there
-FIRST, SECOND = "https://a1b2c3.ngrok-free.app", "https://d4e5f6.ngrok-free.app"
 pytestmark = pytest.mark.slow
-
-
-def expected(public_url: str) -> str:
-    return f"{public_url}/webhook?token={quote(WEBHOOK_TOKEN, safe='')}"
 
 
 @pytest.fixture
@@ -50,69 +43,6 @@ def agent():
         yield fake
 
 
-class Register:
-    """Runs `chatwootai <args>` with the test's environment; keeps every output for the leak check."""
-
-    def __init__(self, tmp: Path, chatwoot, agent, **env: str):
-        self.tmp = tmp
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("WEBHOOK_", "CHATWOOT_", "LLM_", "NGROK_", "PUBLIC_URL", "REGISTER_"))}
-        self.env.update(base_env(
-            tmp,
-            WEBHOOK_PORT=str(PORT),
-            WEBHOOK_AUTH_TOKEN=WEBHOOK_TOKEN,
-            CHATWOOT_BASE_URL=chatwoot.url,
-            CHATWOOT_ACCOUNT_ID="1",
-            CHATWOOT_API_KEY=BOT_TOKEN,
-            CHATWOOT_ADMIN_API_KEY=ADMIN_TOKEN,
-            CHATWOOT_AGENT_BOT_ID=str(BOT_ID),
-            NGROK_AUTH_TOKEN=NGROK_TOKEN,
-            NGROK_API_URL=agent.url,
-            LOG_LEVEL="DEBUG",
-        ))
-        self.env.update(env)
-        self.env["PYTHONUNBUFFERED"] = "1"
-        for name in SECRET_VARIABLES:  # the session's secret scan searches every *.out for them
-            remember_secret(name, self.env.get(name))
-        self.outputs: list[str] = []
-        self.procs: list[subprocess.Popen] = []
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=self.env, cwd=self.tmp,
-                              capture_output=True, text=True, timeout=timeout)
-        self.outputs += [done.stdout, done.stderr]
-        out = self.tmp / f"{args[0]}-run-{len(self.outputs)}.out"
-        out.write_text(f"{done.stdout}\n--- stderr ---\n{done.stderr}", encoding="utf-8")
-        return done
-
-    def start(self, *args: str) -> tuple[subprocess.Popen, Path]:
-        log = self.tmp / f"{args[0]}-{len(self.procs)}.out"
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "app.cli", *args], env=self.env, cwd=self.tmp,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append(proc)
-        return proc, log
-
-    def stop(self, proc: subprocess.Popen, log: Path) -> int:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        self.outputs.append(log.read_text(errors="replace"))
-        return proc.returncode
-
-    def public_url_file(self) -> str | None:
-        path = self.tmp / "data" / "public_url"
-        return path.read_text().strip() if path.exists() else None
-
-    def all_output(self) -> str:
-        files = [p.read_text(errors="replace") for p in (self.tmp / "logs").glob("*") if p.is_file()]
-        return "\n".join(self.outputs + files)
-
-
 @pytest.fixture
 def register(tmp_path, chatwoot, agent):
     made: list[Register] = []
@@ -123,30 +53,7 @@ def register(tmp_path, chatwoot, agent):
 
     yield make
     for reg in made:
-        for proc in reg.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-
-
-def patches(chatwoot, path_part: str = "/agent_bots/") -> list:
-    return [r for r in chatwoot.requests if r.method == "PATCH" and path_part in r.path]
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s")
-
-
-def assert_no_secret(text: str) -> None:
-    for secret in SECRETS:
-        for form in {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}:
-            assert form not in text, f"a token (form {form!r}) leaked into the output"
+        reg.kill_all()
 
 
 # -- agent_bot mode ------------------------------------------------------------------------
@@ -386,85 +293,6 @@ def test_no_token_in_any_output(register, chatwoot, agent):
     text = reg.all_output()
     assert "webhook?token=***" in text
     assert_no_secret(text)
-
-
-# -- the tunnel program -------------------------------------------------------------------
-def test_tunnel_not_started_without_token(register):
-    done = register(NGROK_AUTH_TOKEN="").run("tunnel")
-    assert done.returncode == 0
-    assert done.stdout.strip() == "tunnel not started: NGROK_AUTH_TOKEN is not set (set it for a public ngrok URL, or set PUBLIC_URL)"
-
-
-def test_tunnel_not_started_with_public_url(register):
-    done = register(PUBLIC_URL="https://bot.example.com").run("tunnel")
-    assert done.returncode == 0
-    assert done.stdout.strip() == "tunnel not started: PUBLIC_URL is set, the appliance is exposed without ngrok"
-
-
-def test_tunnel_not_started_without_agent_binary(register, tmp_path):
-    missing = tmp_path / "no-such-ngrok"
-    done = register(NGROK_PATH=str(missing)).run("tunnel")
-    assert done.returncode == 0
-    assert done.stdout.strip() == f"tunnel not started: the ngrok agent is not installed ({missing} not found; image built with NGROK_INSTALL=false?)"
-    assert not missing.exists(), "nothing is downloaded at run time"
-    assert_no_secret(done.stdout + done.stderr)
-
-
-@pytest.fixture
-def fake_agent(tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    return write_fake_agent(bin_dir)
-
-
-def test_tunnel_runs_the_agent_and_register_reads_its_url(register, chatwoot, tmp_path, fake_agent):
-    api_port = free_port()
-    record = tmp_path / "agent.json"
-    reg = register(NGROK_PATH=str(fake_agent), NGROK_API_URL=f"http://127.0.0.1:{api_port}",
-                   NGROK_DOMAIN="shop-bot.ngrok.app", FAKE_NGROK_RECORD=str(record))
-    tunnel, log = reg.start("tunnel")
-    done = reg.run("register", "--once", "--timeout", "30", "--interval", "0.2")
-    assert done.returncode == 0, done.stdout + log.read_text()
-    assert chatwoot.agent_bots[BOT_ID]["outgoing_url"] == expected("https://shop-bot.ngrok.app")
-    seen = json.loads(record.read_text())
-    assert seen["config"]["version"] == "3"
-    assert seen["config"]["tunnels"]["chatwoot"] == {"proto": "http", "addr": PORT, "domain": "shop-bot.ngrok.app"}
-    assert seen["config"]["agent"]["web_addr"] == f"127.0.0.1:{api_port}"
-    assert NGROK_TOKEN not in " ".join(seen["argv"]), "the token stays off the agent's command line"
-    config_file = tmp_path / "data" / "ngrok" / "ngrok.yml"
-    assert config_file.stat().st_mode & 0o077 == 0, "the config holds the token: owner-only"
-    assert tunnel.poll() is None, "the program stays in the foreground while the agent runs"
-    assert reg.stop(tunnel, log) == 0
-    wait_until(lambda: _gone(seen["pid"]), timeout=10, what="agent stopped with the program")
-    assert_no_secret(reg.all_output())
-
-
-def test_tunnel_exits_nonzero_when_the_agent_dies(register, tmp_path, fake_agent):
-    record = tmp_path / "agent.json"
-    reg = register(NGROK_PATH=str(fake_agent), NGROK_API_URL=f"http://127.0.0.1:{free_port()}",
-                   FAKE_NGROK_RECORD=str(record))
-    tunnel, log = reg.start("tunnel")
-    wait_until(lambda: "tunnel up" in log.read_text(), what="tunnel up")
-    os.kill(json.loads(record.read_text())["pid"], signal.SIGKILL)
-    assert tunnel.wait(timeout=20) == 1
-    assert "ngrok agent exited" in log.read_text()
-
-
-def test_tunnel_with_a_refused_token_exits_nonzero_without_printing_it(register, tmp_path, fake_agent):
-    reg = register(NGROK_PATH=str(fake_agent), NGROK_API_URL=f"http://127.0.0.1:{free_port()}",
-                   NGROK_AUTH_TOKEN="bad-token")
-    done = reg.run("tunnel")
-    assert done.returncode == 1
-    assert "tunnel failed to start" in done.stdout and "authentication failed" in done.stdout
-    assert "bad-token" not in done.stdout + done.stderr
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_ready_shows_the_registered_url(register, chatwoot, agent, tmp_path):
