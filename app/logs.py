@@ -34,7 +34,7 @@ class Redactor:
         # Longest first, so a secret that contains another is replaced whole.
         plain = {s for s in secrets if s and len(s) >= 4}
         # A token travels in URLs (`/webhook?token=…`) percent-encoded: hide those forms too.
-        encoded = {quote(s, safe="") for s in plain} | {quote_plus(s, safe="") for s in plain}
+        encoded = {form for s in plain for form in (quote(s), quote(s, safe=""), quote_plus(s), quote_plus(s, safe=""))}
         self._secrets = sorted(plain | encoded, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:

@@ -81,8 +81,8 @@ def test_registration_not_applicable_reasons(tmp_path):
 
 def test_redactor_hides_percent_encoded_forms_of_a_secret():
     redact = Redactor([TOKEN])
-    line = f"raw {TOKEN} url {webhook_url('https://x', TOKEN)} plus a%2Bb%2Fc%3Dd~e%25f+g"
-    assert redact(line) == "raw *** url https://x/webhook?token=*** plus ***"
+    line = f"raw {TOKEN} url {webhook_url('https://x', TOKEN)} plus a%2Bb%2Fc%3Dd~e%25f+g slash a%2Bb/c%3Dd~e%25f%20g"
+    assert redact(line) == "raw *** url https://x/webhook?token=*** plus *** slash ***"
 
 
 # -- the tunnel -------------------------------------------------------------------------
