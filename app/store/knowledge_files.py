@@ -130,6 +130,11 @@ def _parse_week(value: Any, file: str, line: int) -> dict[str, tuple[str, ...]]:
     """
     if value is None or value == "":
         return {}
+    if isinstance(value, str):  # the BUSINESS_HOURS form: "seg a sex 09:00-18:00; sáb 09:00-13:00"
+        try:
+            return timespec.week_text(value)
+        except timespec.TimeSpecError as exc:
+            raise KnowledgeError(file, line, str(exc)) from None
     if not isinstance(value, _Map):
         raise KnowledgeError(file, line, 'expected weekday → list of "HH:MM-HH:MM"')
     week: dict[str, tuple[str, ...]] = {}
@@ -175,7 +180,7 @@ def parse_business(path: Path) -> BusinessInfo:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise KnowledgeError(file, data.key_lines["timezone"], f"unknown time zone '{timezone}'") from None
-    hours = _parse_week(_require(data, "hours", file, dict), file, data.key_lines["hours"])
+    hours = _parse_week(_require(data, "hours", file, (dict, str)), file, data.key_lines["hours"])
     return BusinessInfo(
         name=_require(data, "name", file).strip(),
         description=_require(data, "description", file).strip(),
@@ -229,7 +234,7 @@ def parse_services(path: Path) -> tuple[tuple[Service, ...], Availability]:
         currency = str(item.get("currency") or data.get("currency") or sign or "BRL").upper()
         services.append(Service(service_id, name, _positive_int(item, "duration_min", file), price, currency))
     availability = Availability(
-        weekly=_parse_week(_require(data, "availability", file, dict), file, data.key_lines["availability"]),
+        weekly=_parse_week(_require(data, "availability", file, (dict, str)), file, data.key_lines["availability"]),
         slot_minutes=_positive_int(data, "slot_minutes", file),
         capacity=_positive_int(data, "capacity", file),
         days_ahead=_positive_int(data, "days_ahead", file),

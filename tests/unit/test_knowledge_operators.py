@@ -282,3 +282,12 @@ def test_problems_in_several_files_are_all_reported(kdir):
 def test_faq_with_a_title_and_triple_hash_questions(kdir):
     write(kdir, "faq.md", "# Perguntas frequentes\n\nLeia abaixo.\n\n### Entregam?\nSim.\n\n### Parcelam?\nEm 3x.\n")
     assert [f.question for f in parse_knowledge_dir(kdir).faq] == ["Entregam?", "Parcelam?"]
+
+
+def test_hours_written_in_one_line_like_business_hours(kdir):
+    write(kdir, "business.yaml", BUSINESS_HEAD + 'hours: "seg a sex 9h-18h; sáb 9h-13h"\n')
+    hours = parse_knowledge_dir(kdir).business.hours
+    assert hours["mon"] == hours["fri"] == ("09:00-18:00",) and hours["sat"] == ("09:00-13:00",)
+    write(kdir, "business.yaml", BUSINESS_HEAD + 'hours: "todo dia 9h-18h"\n')
+    error = refused(kdir)
+    assert error.location == "business.yaml:7" and "unknown weekday 'todo dia'" in error.problem
