@@ -53,7 +53,10 @@ def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
         print(f"chatwootai: knowledge check: {directory} is not a directory", file=sys.stderr)
         return 1
     report = check_knowledge(directory, timezone=settings.business_timezone)
-    print(render(report))
+    try:
+        print(render(report), flush=True)
+    except BrokenPipeError:  # `chatwootai knowledge check | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if report.ok else 1
 
 
