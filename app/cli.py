@@ -52,7 +52,7 @@ def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
     if not directory.is_dir():
         print(f"chatwootai: knowledge check: {directory} is not a directory", file=sys.stderr)
         return 1
-    report = check_knowledge(directory, timezone=settings.business_timezone)
+    report = check_knowledge(directory, timezone=settings.business_timezone, store=settings.db_path)
     try:
         print(render(report), flush=True)
     except BrokenPipeError:  # `chatwootai knowledge check | head`: the reader has seen enough

@@ -8,12 +8,14 @@ offline responder would offer. Nothing here writes outside a temporary directory
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from app.hub.dataproxy import DataProxy, Slot
+from app.store.bookings import BookingStore
 from app.store.knowledge import Knowledge, KnowledgeError, parse_knowledge_dir
 
 SLOTS_SHOWN = 5
@@ -25,6 +27,7 @@ class KnowledgeReport:
     errors: list[KnowledgeError] = field(default_factory=list)
     knowledge: Knowledge | None = None
     slots: list[Slot] = field(default_factory=list)
+    bookings_counted: bool = False  # the appliance's store was read for seats already taken
 
     @property
     def ok(self) -> bool:
@@ -38,8 +41,14 @@ class KnowledgeReport:
 
 
 def check_knowledge(
-    directory: Path, *, timezone: str = "America/Sao_Paulo", now: datetime | None = None
+    directory: Path,
+    *,
+    timezone: str = "America/Sao_Paulo",
+    now: datetime | None = None,
+    store: Path | None = None,
 ) -> KnowledgeReport:
+    """Parse as the worker does, load into a throw-away store, list the next free slots; with
+    `store` (the appliance's database, read only) the seats already booked there are counted."""
     report = KnowledgeReport(Path(directory))
     try:
         report.knowledge = parse_knowledge_dir(report.directory)
@@ -53,10 +62,36 @@ def check_knowledge(
             refresh_interval_s=3600,
         )  # fmt: skip
         try:
-            report.slots = dp.free_slots(limit=SLOTS_SHOWN)
+            candidates = dp.free_slots(limit=SLOTS_SHOWN * 20)
         finally:
             dp.close()
+    taken = _taken(store, candidates)
+    report.bookings_counted = taken is not None
+    capacity = report.knowledge.availability.capacity
+    for slot in candidates:
+        left = capacity - (taken or {}).get((slot.service_id, int(slot.start.timestamp())), 0)
+        if left > 0:
+            report.slots.append(replace(slot, seats_left=left))
+        if len(report.slots) == SLOTS_SHOWN:
+            break
     return report
+
+
+def _taken(store: Path | None, slots: list[Slot]) -> dict[tuple[str, int], int] | None:
+    """Seats held in the appliance's store (opened read only), or None when it cannot be read."""
+    if store is None or not Path(store).is_file() or not slots:
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return None
+    conn.row_factory = sqlite3.Row
+    try:
+        return BookingStore.taken(conn, slots[0].start, slots[-1].start + timedelta(seconds=1))
+    except sqlite3.Error:
+        return None  # no bookings table yet: nothing booked
+    finally:
+        conn.close()
 
 
 def render(report: KnowledgeReport) -> str:
@@ -97,7 +132,8 @@ def render(report: KnowledgeReport) -> str:
     week = "; ".join(f"{day} {', '.join(spans) or '-'}" for day, spans in a.weekly.items()) or "none"
     out.append(f"    availability: {week}")
     if report.slots:
-        out.append("    next free slots (bookings in the appliance's store not counted):")
+        counted = "bookings in the store counted" if report.bookings_counted else "no bookings counted"
+        out.append(f"    next free slots ({counted}):")
         out += [f"      {slot.describe(lang)}" for slot in report.slots]
     else:
         out.append("    next free slots: none in the coming days (check availability and days_ahead)")
