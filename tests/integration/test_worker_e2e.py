@@ -254,7 +254,8 @@ def test_interleaved_burst_processed_in_message_order(appliance, chatwoot):
     conn = sqlite3.connect(app.tmp / "data" / "chatwootai.db")
     while time.monotonic() < deadline:
         pending = conn.execute("SELECT count(*) FROM events WHERE state = 'pending'").fetchone()[0]
-        if pending == 0:
+        unsent = conn.execute("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')").fetchone()[0]
+        if pending == 0 and unsent == 0:
             break
         time.sleep(0.05)
     for conversation in (115, 116):
