@@ -355,8 +355,11 @@ def _handler_for(fake: ChatwootFake) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             for name, value in extra.items():
                 self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up first (a late answer): as a server would
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
