@@ -1,32 +1,31 @@
-"""The reliability suite (issue 11): real web and worker programs against the fakes, things broken
-on purpose, seeded randomness, bounded time. Each test prints one summary line with its figures
-(`pytest -s` shows them; CI logs keep them).
+"""Shared by the Chatwoot chaos and LLM outage tests (issue 11's reliability suite): real web and
+worker programs against the fakes, things broken on purpose, seeded, bounded in time; each test
+prints one summary line with its figures (`pytest -s` shows them).
 
-The appliance harness is the integration suite's (`tests/integration/conftest.py`)."""
+The appliance is the integration suite's (`tests/integration/conftest.py`). The fixtures are
+plain generators here, wrapped in each test module, so this file never collides with a
+`conftest.py` of the directory."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-import pytest
-
-from tests.fakes.chatwoot import checked_fake
+from tests.fakes.chatwoot import ChatwootFake, checked_fake
 from tests.integration.conftest import ADMIN_TOKEN, BOT_TOKEN, Appliance
 
-__all__ = ["ADMIN_TOKEN", "BOT_TOKEN", "Appliance", "store_quiet", "wait_until"]
+__all__ = ["ADMIN_TOKEN", "BOT_TOKEN", "Appliance", "appliances", "chatwoot_fake", "store_quiet", "wait_until"]
 
 
-@pytest.fixture
-def chatwoot():
+def chatwoot_fake() -> Iterator[ChatwootFake]:
     # hang_seconds bounds how long a "never answers" handler thread lingers after the test.
     with checked_fake(bot_tokens=(BOT_TOKEN,), user_tokens=(ADMIN_TOKEN,), hang_seconds=15) as fake:
         yield fake
 
 
-@pytest.fixture
-def appliance(tmp_path, chatwoot):
+def appliances(tmp_path, chatwoot: ChatwootFake) -> Iterator[Callable[..., Appliance]]:
+    """`start(**env)` starts the real web and worker; all are stopped afterwards."""
     started: list[Appliance] = []
 
     def start(**env) -> Appliance:
