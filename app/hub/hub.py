@@ -258,7 +258,7 @@ def _tokens(budget: TurnBudget, llms: list[Borrowed]) -> int:
 def _why(exc: BaseException, budget: TurnBudget, step: str) -> str:
     """The handoff reason: budget and timeout first, since crewai wraps what the transport raised."""
     if budget.exceeded:
-        return f"LLM call budget ({budget.limit}) spent in the {step}"
+        return f"LLM call budget ({budget.limit}) spent in the {step}{budget.trouble()}"
     if isinstance(exc, TimeoutError) or budget.cancelled:
         return f"LLM timed out in the {step}"
     if isinstance(exc, BudgetExceeded):

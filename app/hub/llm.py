@@ -58,6 +58,7 @@ class TurnBudget:
         self.exceeded = False
         self.cancelled = False
         self.refused_writes: list[str] = []
+        self.malformed_tool_calls = 0  # tool calls the model made that named no offered tool or bad arguments
         self._undo: list[Callable[[], Any]] = []
         self._lock = threading.Lock()
 
@@ -82,6 +83,8 @@ class TurnBudget:
 
     def spend(self, body: bytes | None = None) -> None:
         with self._lock:
+            # Each request carries the turn's whole exchange, so the latest count is the total.
+            self.malformed_tool_calls = max(self.malformed_tool_calls, count_malformed_tool_calls(body))
             if self.cancelled:
                 raise BudgetExceeded("turn abandoned (timeout)")
             if self.calls >= self.limit:
@@ -104,6 +107,37 @@ class TurnBudget:
     @property
     def remaining(self) -> int:
         return max(0, self.limit - self.calls)
+
+
+    def trouble(self) -> str:
+        """What went wrong besides the count, for the handoff note ("" when nothing)."""
+        if self.malformed_tool_calls:
+            count = self.malformed_tool_calls
+            return f"; the model made {count} malformed tool call(s) (unknown tool or bad arguments)"
+        return ""
+
+
+def count_malformed_tool_calls(body: bytes | None) -> int:
+    """Tool calls in a request's history that name a tool not offered or whose arguments are not a
+    JSON object: a model talking nonsense, which crewai answers with an error and another call."""
+    try:
+        request = json.loads(body) if body else None
+    except ValueError:
+        return 0
+    if not isinstance(request, dict):
+        return 0
+    offered = {(t.get("function") or {}).get("name") for t in request.get("tools") or [] if isinstance(t, dict)}
+    bad = 0
+    for message in request.get("messages") or []:
+        for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
+            function = call.get("function") or {} if isinstance(call, dict) else {}
+            try:
+                arguments = json.loads(function.get("arguments") or "{}")
+            except (TypeError, ValueError):
+                arguments = None
+            if not isinstance(arguments, dict) or (offered and function.get("name") not in offered):
+                bad += 1
+    return bad
 
 
 def estimate_tokens(body: bytes | None) -> int:

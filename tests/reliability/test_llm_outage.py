@@ -123,7 +123,7 @@ def test_llm_outage_hands_off_within_the_timeout_and_recovers(appliance, chatwoo
     assert all(seconds <= BOUND_S for seconds in handoff_s.values()), handoff_s
     assert "timed out" in notes["hang"]
     assert "LLM failed" in notes["500"] and ("500" in notes["500"] or "InternalServerError" in notes["500"])
-    assert "LLM" in notes["malformed"]
+    assert "malformed tool call" in notes["malformed"]
     assert "LLM failed" in notes["down"]
     assert healthy_answered == len(HEALTHY), [note(chatwoot, 711 + i) for i in range(len(HEALTHY))
                                               if handoff_at(chatwoot, 711 + i)]
