@@ -128,6 +128,7 @@ class ChatwootClient:
         on_retry: Callable[[Request, int, str], None] | None = None,
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        settle_grace_s: float = 1.0,
     ):
         if not api_key:
             raise ValueError("a Chatwoot API key is required")
@@ -140,6 +141,9 @@ class ChatwootClient:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._on_retry = on_retry
+        # The least wait before looking whether an ambiguous request took effect: a Chatwoot
+        # still saving behind a proxy that already answered 504 gets that long to finish.
+        self.settle_grace_s = settle_grace_s
         self._rng = rng or random.Random()
         # Connecting should be quick even when Chatwoot is slow to answer; the pool wait is
         # bounded so a burst cannot queue forever behind a stuck connection.
@@ -166,7 +170,15 @@ class ChatwootClient:
 
         `confirm` settles ambiguous outcomes of a request that is not idempotent (module doc)."""
         last_error, last_status = "", None
+        unsettled = 0  # the attempt whose ambiguous outcome must be settled before sending again
         for attempt in range(1, self.max_attempts + 1):
+            if unsettled:
+                # Looked at only now, after the backoff: a save still in progress has had time to
+                # land, and what was seen is what holds when the request goes out again.
+                found = await self._settle(request, unsettled, last_error, last_status, confirm)
+                if found is not None:
+                    return found  # it took effect after all: done, and not sent again
+                unsettled = 0
             delay: float | None = None
             ambiguous = False
             try:
@@ -191,17 +203,21 @@ class ChatwootClient:
                 else:
                     raise ChatwootRejected(status, error, request)
             if ambiguous and not request.idempotent:
-                found = await self._settle(request, attempt, last_error, last_status, confirm)
-                if found is not None:
-                    return found  # it took effect after all: done, and not sent again
-            if attempt == self.max_attempts:
-                break
+                if confirm is None:
+                    raise ChatwootUnavailable(attempt, last_error, request, last_status, maybe_sent=True)
+                unsettled = attempt
             if delay is None:
-                delay = self._backoff(attempt)
+                delay = max(self._backoff(attempt), self.settle_grace_s if unsettled else 0.0)
             delay = min(delay, self.backoff_max)
-            if self._on_retry is not None:
+            if attempt == self.max_attempts and not unsettled:
+                break
+            if self._on_retry is not None and attempt < self.max_attempts:
                 self._on_retry(request, attempt, last_error)
             await self._sleep(delay)
+        if unsettled:  # the last attempt was ambiguous too: settle it before giving up
+            found = await self._settle(request, unsettled, last_error, last_status, confirm)
+            if found is not None:
+                return found
         raise ChatwootUnavailable(self.max_attempts, last_error, request, last_status)
 
     async def _settle(self, request: Request, attempt: int, last_error: str, last_status: int | None,

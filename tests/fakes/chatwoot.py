@@ -58,7 +58,8 @@ class Fault:
     """One injected answer. `hang`: never answer (the client times out); `passthrough`: only
     wait `delay`, then answer normally. `saved`: the request takes effect first (Chatwoot saved
     the message), then the fault answers — a proxy's 502/504, or the real answer too late;
-    `then` runs right after it took effect (e.g. a customer writes in the meantime)."""
+    `then` runs right after it took effect, or before the fault answers when not `saved` (e.g. a
+    customer writes in the meantime, or Chatwoot saves it a moment after the proxy gave up)."""
 
     status: int = 500
     body: Any = None
@@ -302,6 +303,8 @@ class ChatwootFake:
                 return self._answered(rec, _HANG)
             return self._answered(rec, answer if fault.passthrough else (fault.status, fault.body, fault.headers))
         if fault is not None:
+            if fault.then is not None:
+                fault.then()
             if fault.delay:
                 self._stopping.wait(fault.delay)
             if fault.hang:

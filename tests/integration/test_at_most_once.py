@@ -5,6 +5,7 @@ which refuses the message list to the bot token as Chatwoot does; real HTTP, rea
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -42,8 +43,8 @@ def record_reply(conn, conversation_id: int, text: str = TEXT) -> int:
 
 def flush(fake, conn, conversation_id: int, *, admin: bool, rounds: int = 1) -> list[bool]:
     async def run():
-        client = ChatwootClient(fake.url, BOT, timeout=1.0, backoff_base=0.01)
-        admin_client = ChatwootClient(fake.url, ADMIN, timeout=1.0, backoff_base=0.01) if admin else None
+        client = ChatwootClient(fake.url, BOT, timeout=1.0, backoff_base=0.01, settle_grace_s=0.2)
+        admin_client = ChatwootClient(fake.url, ADMIN, timeout=1.0, backoff_base=0.01, settle_grace_s=0.2) if admin else None
         sender = OutboxSender(conn, client, admin_client=admin_client, round_backoff_s=0.0)
         try:
             return [await sender.flush(1, conversation_id) for _ in range(rounds)]
@@ -95,6 +96,19 @@ def test_saved_then_answered_after_the_clients_timeout_is_found(fake, conn):
     assert flush(fake, conn, 23, admin=False) == [True]
     assert replies(fake, 23) == [TEXT] and len(posts(fake, 23)) == 1
     assert row_state(conn)[0] == "sent"
+
+
+def test_a_save_that_lands_after_the_proxys_504_is_found_not_resent(fake, conn):
+    # The proxy gives up first; Chatwoot, still working, saves the message 0.1 s later. The
+    # sender looks only after the settle grace, so it finds it rather than posting it again.
+    def save_soon():
+        threading.Timer(0.1, lambda: fake.add_message(29, TEXT, message_type=1)).start()
+
+    fake.fault("POST", r"/messages$", Fault(504, {"error": "Gateway Timeout"}, then=save_soon))
+    record_reply(conn, 29)
+    assert flush(fake, conn, 29, admin=False) == [True]
+    assert replies(fake, 29) == [TEXT] and len(posts(fake, 29)) == 1
+    assert row_state(conn) == ("sent", fake.messages(29)[0]["id"])
 
 
 def test_customer_wrote_after_our_saved_reply_admin_list_finds_it(fake, conn):
