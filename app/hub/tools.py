@@ -18,6 +18,7 @@ from loguru import logger
 from pydantic import BaseModel, Field
 
 from app.hub.llm import TurnBudget, WriteRefused
+from app.texts import texts_for
 
 
 class SearchArgs(BaseModel):
@@ -78,7 +79,7 @@ class ToolBox:
         self.timezone = timezone
         self.customer_name = customer_name
         self.steps = steps if steps is not None else []
-        self.english = language.lower().startswith("en")
+        self.english = texts_for(language).english
 
     def _say(self, pt: str, en: str) -> str:
         return en if self.english else pt

@@ -23,13 +23,10 @@ from app.hub.types import Decision, Turn, TurnAttachment, TurnMessage
 from app.logs import Redactor
 from app.settings import Settings
 from app.store import conversations, outbox
+from app.texts import texts_for
 from app.worker.hours import handoff_text
 from app.worker.sender import OutboxSender
 
-DEFAULT_HANDOFF = {
-    "pt": "Vou chamar uma pessoa da nossa equipe para continuar o seu atendimento. Só um instante, por favor.",
-    "en": "I'm bringing in someone from our team to help you. One moment, please.",
-}
 _NOTE_TEXT_LIMIT = 1500
 
 
@@ -169,8 +166,7 @@ class ConversationWorker:
         # Handoff (or a reply with nothing to say, which is a handoff too): SPEC §7.
         reason = decision.reason or "the bot had no answer"
         language = decision.language or self.settings.bot_language
-        lang = "en" if language.lower().startswith("en") else "pt"
-        base = self.settings.handoff_message or decision.text or DEFAULT_HANDOFF[lang]
+        base = self.settings.handoff_message or decision.text or texts_for(language)["handoff"]
         hours, now = self._business_hours()
         message = handoff_text(base, hours, now, language)
         labels = tuple(dict.fromkeys((*state.labels, self.settings.handoff_label)))
