@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from loguru import logger
@@ -94,6 +96,10 @@ class Hub:
         """Record a message the worker saw that the hub did not write (an agent's, or a bot's)."""
         if text and text.strip():
             self.context.record(account_id, conversation_id, role, text, message_id=message_id)
+
+    def business_hours(self) -> tuple[Mapping[str, Sequence[str]] | None, datetime]:
+        """business.yaml's hours and the time now in its zone (for the out-of-hours handoff)."""
+        return self.dataproxy.business_info().hours, self.dataproxy.now()
 
     def refresh_knowledge(self) -> bool:
         """Look at the knowledge files now; True when new data was loaded. The worker calls this

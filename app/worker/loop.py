@@ -191,8 +191,10 @@ class Worker:
                 logger.warning("heartbeat not recorded: {}", exc)
 
     async def _watch_knowledge(self) -> None:
-        refresh = getattr(self._hub, "refresh_knowledge", None)
-        while refresh is not None:
+        if self._hub is None:  # run() builds the hub before it starts watching
+            return
+        refresh = self._hub.refresh_knowledge
+        while True:
             await asyncio.sleep(KNOWLEDGE_CHECK_S)
             try:
                 await asyncio.to_thread(refresh)

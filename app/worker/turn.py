@@ -18,8 +18,8 @@ from loguru import logger
 
 from app.chatwoot import api
 from app.chatwoot.events import EventError, MessageEvent, parse_event
-from app.chatwoot.policy import next_handler
-from app.hub.types import Decision, Turn, TurnAttachment, TurnMessage
+from app.chatwoot.policy import compose_handoff, next_handler
+from app.hub.types import Decision, HubService, Turn, TurnAttachment, TurnMessage
 from app.logs import Redactor
 from app.settings import Settings
 from app.store import conversations, outbox
@@ -40,7 +40,7 @@ class PendingEvents:
 class ConversationWorker:
     """Works one conversation under a lease held by the caller."""
 
-    def __init__(self, settings: Settings, conn: sqlite3.Connection, hub: Any, sender: OutboxSender):
+    def __init__(self, settings: Settings, conn: sqlite3.Connection, hub: HubService, sender: OutboxSender):
         self.settings = settings
         self.conn = conn
         self.hub = hub
@@ -169,17 +169,11 @@ class ConversationWorker:
         base = self.settings.handoff_message or decision.text or texts_for(language)["handoff"]
         hours, now = self._business_hours()
         message = handoff_text(base, hours, now, language)
-        labels = tuple(dict.fromkeys((*state.labels, self.settings.handoff_label)))
-        requests = [
-            api.create_message(a, c, message),
-            api.create_message(a, c, self._handoff_note(decision, turn, reason), private=True),
-            api.set_labels(a, c, labels),
-        ]
-        requests[0] = replace(requests[0], purpose="handoff_message")
-        if self.settings.handoff_team_id:
-            requests.append(api.assign_team(a, c, self.settings.handoff_team_id))
-        requests.append(api.toggle_status(a, c, "open"))
-        return requests, replace(state, handler="human", status="open", labels=labels)
+        handoff = compose_handoff(
+            a, c, message=message, note=self._handoff_note(decision, turn, reason), labels=state.labels,
+            handoff_label=self.settings.handoff_label, team_id=self.settings.handoff_team_id,
+        )
+        return list(handoff.requests), replace(state, handler="human", status="open", labels=handoff.labels)
 
     def _handoff_note(self, decision: Decision, turn: Turn, reason: str) -> str:
         lines = [f"🤖 {self.settings.bot_name} handed this conversation to a human.", f"Reason: {reason}"]
@@ -195,7 +189,4 @@ class ConversationWorker:
         """BUSINESS_HOURS in BUSINESS_TIMEZONE when set, else business.yaml's hours in its zone."""
         if self.settings.business_hours is not None:
             return self.settings.business_hours, datetime.now(ZoneInfo(self.settings.business_timezone))
-        dataproxy = getattr(self.hub, "dataproxy", None)
-        if dataproxy is None:
-            return None, datetime.now(ZoneInfo(self.settings.business_timezone))
-        return dataproxy.business_info().hours, dataproxy.now()
+        return self.hub.business_hours()
