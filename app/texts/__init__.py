@@ -31,10 +31,6 @@ class Texts:
     def say(self, key: str, **values: Any) -> str:
         return self.texts[key].format(**values)
 
-    @property
-    def english(self) -> bool:
-        return self.language == "en"
-
 
 _CATALOGUE: dict[str, Texts] = {}
 

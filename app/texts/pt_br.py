@@ -50,4 +50,15 @@ TEXTS = {
     "phone_label": "Telefone",
     "website_label": "Site",
     "policies_label": "Políticas",
+    # tool results the LLM reads and retells
+    "tool_no_product": "Nenhum produto encontrado.",
+    "tool_product_not_found": "Produto {sku} não encontrado.",
+    "tool_no_faq": "Nada encontrado nas perguntas frequentes.",
+    "tool_no_services": "Nenhum serviço.",
+    "tool_no_free_slot": "Nenhum horário livre.",
+    "tool_refused": "Não foi possível concluir isso agora; uma pessoa da equipe vai continuar o atendimento.",
+    "tool_slot_gone": "Esse horário não está mais livre. Horários livres:\n",
+    "tool_cannot_book": "Não foi possível reservar: {error}",
+    "tool_booking_not_found": "Reserva {booking_id} não encontrada.",
+    "tool_booking_cancelled": "Reserva {booking_id} cancelada.",
 }

@@ -15,6 +15,7 @@ import app.texts as catalogue
 from app.hub.context import ContextManager
 from app.hub.dataproxy import DataProxy
 from app.hub.offline import OfflineResponder
+from app.hub.tools import ToolBox
 from app.hub.types import Turn, TurnMessage
 from app.settings import EXAMPLE_KNOWLEDGE_DIR
 from app.store.bookings import when
@@ -102,6 +103,10 @@ def test_adding_spanish_is_one_file(spanish, tmp_path):
     assert offer[-1] == "Responde con el número de la opción."
     assert any(day in offer[1] for day in spanish.weekdays_short)
     assert say("quiero un humano", "human").text == spanish["handoff"]  # the shop has only a pt-BR one
+    # hub: what the LLM's tools say back
+    tools = ToolBox(responder.dp, conversation_key="1:7", language="es", timezone="America/Sao_Paulo")
+    assert tools.search_products("zzzqqq xyzzy") == "Ningún producto encontrado."
+    assert tools.cancel_booking(999) == "Reserva 999 no encontrada."
 
 
 def test_one_default_handoff_text_for_worker_and_offline_responder(tmp_path):
