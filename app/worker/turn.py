@@ -11,7 +11,6 @@ import sqlite3
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from loguru import logger
@@ -24,7 +23,7 @@ from app.logs import Redactor
 from app.settings import Settings
 from app.store import conversations, outbox
 from app.texts import texts_for
-from app.worker.hours import handoff_text
+from app.worker.hours import Hours, handoff_text
 from app.worker.sender import OutboxSender
 
 _NOTE_TEXT_LIMIT = 1500
@@ -185,7 +184,7 @@ class ConversationWorker:
         # The reason may quote an LLM provider's error text: no secret goes into Chatwoot either.
         return Redactor(self.settings.secret_values)("\n".join(lines))
 
-    def _business_hours(self) -> tuple[Any, datetime]:
+    def _business_hours(self) -> tuple[Hours | None, datetime]:
         """BUSINESS_HOURS in BUSINESS_TIMEZONE when set, else business.yaml's hours in its zone."""
         if self.settings.business_hours is not None:
             return self.settings.business_hours, datetime.now(ZoneInfo(self.settings.business_timezone))
