@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import string
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -118,3 +120,16 @@ def test_one_default_handoff_text_for_worker_and_offline_responder(tmp_path):
     turn = Turn(1, 8, (TurnMessage(1, "I want a human"),))
     decision = responder.respond(turn, ctx, intent="human", language="en")
     assert decision.action == "handoff" and decision.text == texts_for("en")["handoff"]
+
+
+def test_a_module_dropped_into_the_package_is_found_without_any_other_change(tmp_path, monkeypatch):
+    """The catalogue lists its package: es.py placed beside pt_br.py and en.py is picked up."""
+    shutil.copy(SPANISH, tmp_path / "es.py")
+    monkeypatch.setattr(catalogue, "__path__", [*catalogue.__path__, str(tmp_path)])
+    try:
+        catalogue._load()
+        assert "es" in languages() and texts_for("es-AR")["welcome"] == "¡De nada! ¿Algo más?"
+    finally:
+        catalogue.unregister("es")
+        sys.modules.pop("app.texts.es", None)
+    assert texts_for("es")["welcome"] == texts_for("pt-BR")["welcome"]  # unknown again: the default
