@@ -1,0 +1,60 @@
+"""Every link into docs/ — from the code, the README, .env.example and the docs themselves —
+names a file that exists and a heading it has, so the contract's references cannot rot."""
+
+import re
+
+from tests.support import ROOT
+
+DOCS = ROOT / "docs"
+# `docs/operations.md#dead-letters` in code and the README; `](operations.md#x)` inside docs/.
+CODE_LINK = re.compile(r"docs/([a-z_-]+\.md)(?:#([a-z0-9_-]+))?")
+DOC_LINK = re.compile(r"\]\(([a-z_-]+\.md)?(?:#([a-z0-9_-]+))?\)")
+SCANNED = ("app", "tests", "scripts")
+
+
+def anchors(name: str) -> set[str]:
+    """GitHub's anchors of a markdown file's headings (lower case, punctuation dropped)."""
+    slugs = set()
+    for line in (DOCS / name).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            slugs.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return slugs
+
+
+def links() -> list[tuple[str, str, str | None]]:
+    """(where, file, anchor) for every link found."""
+    found = []
+    files = [ROOT / "README.md", ROOT / ".env.example"]
+    for folder in SCANNED:
+        files += [p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".yaml", ".md", ".txt")]
+    for path in files:
+        if path.name == "test_docs_links.py":
+            continue
+        for match in CODE_LINK.finditer(path.read_text(encoding="utf-8")):
+            found.append((str(path.relative_to(ROOT)), match.group(1), match.group(2)))
+    for path in DOCS.glob("*.md"):
+        for match in DOC_LINK.finditer(path.read_text(encoding="utf-8")):
+            if match.group(1) or match.group(2):
+                found.append((f"docs/{path.name}", match.group(1) or path.name, match.group(2)))
+    return found
+
+
+def test_the_docs_exist_and_the_readme_links_them():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("architecture.md", "configuration.md", "operations.md"):
+        assert (DOCS / name).is_file(), name
+        assert f"(docs/{name})" in readme, f"README.md does not link docs/{name}"
+
+
+def test_every_link_into_docs_resolves():
+    found = links()
+    assert any(where.startswith("app/") for where, _, _ in found), "the scan finds the code's links"
+    broken = [f"{where}: docs/{name}#{anchor}" for where, name, anchor in found
+              if not (DOCS / name).is_file() or (anchor and anchor not in anchors(name))]
+    assert broken == []
+
+
+def test_a_broken_anchor_is_caught():
+    assert "dead-letters" in anchors("operations.md")
+    assert "no-such-heading" not in anchors("operations.md")
