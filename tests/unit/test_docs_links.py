@@ -9,7 +9,8 @@ DOCS = ROOT / "docs"
 # `docs/operations.md#dead-letters` in code and the README; `](operations.md#x)` inside docs/.
 CODE_LINK = re.compile(r"docs/([a-z_-]+\.md)(?:#([a-z0-9_-]+))?")
 DOC_LINK = re.compile(r"\]\(([a-z_-]+\.md)?(?:#([a-z0-9_-]+))?\)")
-SCANNED = ("app", "tests", "scripts")
+SCANNED = [name for name in ("app", "tests", "scripts", "image", "ansible") if (ROOT / name).is_dir()]
+TOP_FILES = ("README.md", ".env.example", "Dockerfile", "docker-compose.yml", "supervisord.conf", "Makefile")
 
 
 def anchors(name: str) -> set[str]:
@@ -25,13 +26,13 @@ def anchors(name: str) -> set[str]:
 def links() -> list[tuple[str, str, str | None]]:
     """(where, file, anchor) for every link found."""
     found = []
-    files = [ROOT / "README.md", ROOT / ".env.example"]
+    files = [p for p in (ROOT / name for name in TOP_FILES) if p.is_file()]
     for folder in SCANNED:
-        files += [p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".yaml", ".md", ".txt")]
+        files += [p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     for path in files:
-        if path.name == "test_docs_links.py":
+        if path.name in ("test_docs_links.py", "spec-to-docs.py") or path.suffix in (".pyc", ".json", ".csv"):
             continue
-        for match in CODE_LINK.finditer(path.read_text(encoding="utf-8")):
+        for match in CODE_LINK.finditer(path.read_text(encoding="utf-8", errors="ignore")):
             found.append((str(path.relative_to(ROOT)), match.group(1), match.group(2)))
     for path in DOCS.glob("*.md"):
         for match in DOC_LINK.finditer(path.read_text(encoding="utf-8")):
@@ -58,3 +59,33 @@ def test_every_link_into_docs_resolves():
 def test_a_broken_anchor_is_caught():
     assert "dead-letters" in anchors("operations.md")
     assert "no-such-heading" not in anchors("operations.md")
+
+
+def spec_to_docs():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("spec_to_docs", ROOT / "scripts" / "spec-to-docs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_old_spec_section_has_a_home_in_docs():
+    for section, target in spec_to_docs().MAPPING.items():
+        name, _, anchor = target.removeprefix("docs/").partition("#")
+        assert (DOCS / name).is_file() and (not anchor or anchor in anchors(name)), f"§{section}: {target}"
+
+
+def test_spec_citations_become_links_into_docs():
+    replace = spec_to_docs().replace
+    assert replace('"""Webhook authentication (SPEC §5), failing closed.') == (
+        '"""Webhook authentication (docs/architecture.md#http-interface), failing closed.')
+    assert replace("where the appliance is (SPEC §3, §9).") == (
+        "where the appliance is (docs/architecture.md#processes, docs/operations.md#public-url-and-proxy).")
+    assert replace("The rule of SPEC §6 on the fields") == (
+        "The rule of docs/architecture.md#events-the-bot-answers on the fields")
+    assert replace("(SPEC §8.1): parse") == "(docs/operations.md#knowledge-directory): parse"
+    assert replace('settings (SPEC §4 "vps / proxy").') == "settings (docs/configuration.md#vps--proxy)."
+    assert replace("(SPEC §3, §10): Debian's") == "(docs/architecture.md#processes, docs/operations.md#logs): Debian's"

@@ -1,4 +1,4 @@
-"""The answer predicate and the takeover state machine (docs/architecture.md#which-events-the-bot-answers)."""
+"""The answer predicate and the takeover state machine (docs/architecture.md#events-the-bot-answers)."""
 
 import pytest
 
