@@ -112,6 +112,11 @@ class Appliance:
         sleep): only then does "no reply was sent" prove that none will be."""
         wait_worked(self.tmp / "data", *conversation_ids, timeout=timeout, worker_output=self.worker.output)
 
+    def settle(self, seconds: float = 1.0) -> None:
+        """A sleep. Kept only for tests not yet moved to `wait_worked` (a fact, not a clock):
+        prefer that; nothing in test_worker_e2e.py sleeps any more."""
+        time.sleep(seconds)
+
     def cli(self, *args: str):
         import subprocess
         import sys
