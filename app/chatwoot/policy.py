@@ -1,5 +1,6 @@
-"""Which events the bot answers, which ones mean a human took over (SPEC §6), and what a handoff
-sends (SPEC §7). Pure: requests come back as data for the outbox."""
+"""Which events the bot answers, which ones mean a human took over
+(docs/architecture.md#events-the-bot-answers), and what a handoff sends
+(docs/architecture.md#replies-and-handoff). Pure: requests come back as data for the outbox."""
 
 from __future__ import annotations
 
