@@ -171,6 +171,12 @@ def update_webhook(
     )
 
 
+def get_conversation(account_id: int, conversation_id: int) -> Request:
+    """One conversation: `doctor`'s harmless read with the agent bot token (a bot may show a
+    conversation; 404 for an unknown id still proves the token was accepted)."""
+    return Request("GET", _conversation(account_id, conversation_id), None, "get_conversation")
+
+
 def get_profile() -> Request:
     """The token owner's profile: `doctor`'s check of a user (admin) token."""
     return Request("GET", f"{API_PREFIX}/profile", None, "profile")
