@@ -259,38 +259,44 @@ def check_admin_token(ctx: Context) -> Row:
 
 
 def check_registration(ctx: Context) -> Row:
+    """The URL Chatwoot calls equals `{public URL}/webhook?token=…` (what `register` sets)."""
     s = ctx.settings
     name = "registered URL"
-    if s.register_mode == "off":
-        return Row(name, SKIP, "REGISTER_MODE=off")
     try:
         register = importlib.import_module("app.register")
         current = register.current_registration
     except (ImportError, AttributeError):
         return Row(name, SKIP, "not configured (this version has no `chatwootai register`)")
-    if not s.chatwoot_configured:
-        return Row(name, SKIP, "not configured (Chatwoot is not configured)")
+    why = register.not_applicable(s) if hasattr(register, "not_applicable") else None
+    if why or s.register_mode == "off":
+        return Row(name, SKIP, f"not configured ({why or 'REGISTER_MODE=off'})")
     public, source = ctx.public_url()
     if not public:
         return Row(name, SKIP, "not configured (no public URL yet: PUBLIC_URL or the ngrok tunnel)")
+    if hasattr(register, "webhook_url"):
+        expected = register.webhook_url(public, s.webhook_auth_token)
+    else:
+        expected = public.rstrip("/") + "/webhook"
     key = s.chatwoot_admin_api_key or s.chatwoot_api_key
-    assert key
+    if not s.chatwoot_base_url or not key:
+        return Row(name, SKIP, "not configured (Chatwoot is not configured)")
 
     async def go() -> Any:
         async with _client(s, key) as client:
-            result = current(s, client)
-            return await result if asyncio.iscoroutine(result) else result
+            return await current(s, client)
 
     try:
         registered = _chatwoot(go)
     except Exception as exc:  # noqa: BLE001
         return _chatwoot_failure(name, s, exc, "CHATWOOT_ADMIN_API_KEY")
-    if registered is None:
-        return Row(name, FAIL, "nothing registered in Chatwoot", "run `chatwootai register --once`")
-    if not str(registered).startswith(public.rstrip("/")):
-        return Row(name, FAIL, f"Chatwoot calls {_origin(str(registered))}, the public URL is {public} ({source})",
-                   "run `chatwootai register --once` (the register program re-registers on its own when running)")
-    return Row(name, OK, f"Chatwoot calls {public}/webhook")
+    fix = "run `chatwootai register --once` (the register program does it by itself when it runs)"
+    if not registered:
+        return Row(name, FAIL, f"Chatwoot has no URL registered for this appliance ({s.register_mode})", fix)
+    if registered != expected:
+        if _origin(registered) == _origin(expected):
+            return Row(name, FAIL, f"Chatwoot calls {_origin(registered)} with another webhook token", fix)
+        return Row(name, FAIL, f"Chatwoot calls {_origin(registered)}, the public URL is {public} ({source})", fix)
+    return Row(name, OK, f"Chatwoot calls {_origin(expected)} ({s.register_mode})")
 
 
 def _origin(url: str) -> str:
