@@ -173,7 +173,7 @@ class Painter:
 
     def __call__(self, r: Record) -> str:
         lines = [r.text, *r.extra]
-        if not self.colour:
+        if not self.colour or not r.component:  # a followed traceback line: as it is
             return "\n".join(lines) + "\n"
         tag = f"[{r.component}]"
         first = r.text.replace(tag, f"{COMPONENT_COLOURS.get(r.component, '')}{tag}{RESET}", 1)

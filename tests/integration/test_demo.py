@@ -13,11 +13,11 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class Terminal:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, **extra_env):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("WEBHOOK_", "CHATWOOT_", "LLM_", "DATA_DIR", "LOG_", "KNOWLEDGE_DIR"))}
         # pexpect's terminal does not answer cursor-position requests; tell prompt_toolkit so.
-        env.update(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
+        env.update(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", **extra_env)
         self.child = pexpect.spawn(
             sys.executable,
             ["-m", "app.cli", "demo"], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=90,
@@ -115,3 +115,28 @@ def test_demo_ctrl_d_stops_everything_too(demo):
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert pids and not any(alive(p) for p in pids)
+
+
+def test_demo_uses_the_llm_when_configured_and_never_the_operators_chatwoot(tmp_path):
+    """LLM_* reach the demo's programs; CHATWOOT_* (and the rest) from the environment or .env
+    never do: demo replies must not go to a real Chatwoot."""
+    from tests.fakes.chatwoot import checked_fake
+    from tests.fakes.llm import FakeLLM
+
+    with FakeLLM() as llm, checked_fake(bot_tokens=("real-bot-token-1",)) as chatwoot:
+        (tmp_path / ".env").write_text(f"CHATWOOT_BASE_URL={chatwoot.url}\nCHATWOOT_API_KEY=real-bot-token-1\n"
+                                       "CHATWOOT_ACCOUNT_ID=1\nWEBHOOK_AUTH_TOKEN=operator-token-1\n")
+        term = Terminal(tmp_path, LLM_MODEL="fake-model", LLM_BASE_URL=llm.base_url, LLM_API_KEY="sk-demo-llm-1",
+                        CHATWOOT_BASE_URL=chatwoot.url, CHATWOOT_API_KEY="real-bot-token-1")
+        try:
+            banner = term.read_until(PROMPT, timeout=120)
+            assert "the LLM fake-model" in banner
+            answer = term.say("quanto custa o protetor solar facial?", "LLM call(s)")
+            assert "69,90" in answer and "2 LLM call(s)" in answer
+            term.child.sendline("/quit")
+            term.child.expect(pexpect.EOF, timeout=60)
+        finally:
+            if term.child.isalive():
+                term.child.terminate(force=True)
+        assert len(llm.calls) == 2
+        assert chatwoot.requests == []

@@ -11,11 +11,15 @@ import pytest
 
 from tests.fakes.llm import FakeLLM
 from tests.integration.conftest import ADMIN_TOKEN, BOT_TOKEN
+from tests.secret_scan import remember_secret
 from tests.support import SECRET, TOKEN, base_env, free_port
 
 LLM_KEY = "sk-doctor-llm-key-5e6f7a8b"
 NGROK_TOKEN = "ngrok-doctor-token-1a2b3c4d"
 WRONG_KEY = "wrong-bot-key-9z8y7x"
+# Given to doctor only (not through Program): the end-of-run scan must look for them too.
+for _name, _value in (("LLM_API_KEY", LLM_KEY), ("NGROK_AUTH_TOKEN", NGROK_TOKEN), ("CHATWOOT_API_KEY", WRONG_KEY)):
+    remember_secret(_name, _value)
 
 
 @pytest.fixture
