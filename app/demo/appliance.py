@@ -49,6 +49,10 @@ def operator_choices(environ: dict[str, str] | None = None, dotenv: Path = Path(
     return {k: v for k, v in merged.items() if k.startswith(_PASSED_ON) and v.strip()}
 
 
+class PortTaken(Exception):
+    """The web program could not bind its port."""
+
+
 class DemoAppliance:
     def __init__(self, choices: dict[str, str]):
         self.tmp = Path(tempfile.mkdtemp(prefix="chatwootai-demo-"))
@@ -77,12 +81,21 @@ class DemoAppliance:
     def start(self, timeout: float = 90.0) -> None:
         self.sim.start()
         self.env_vars["CHATWOOT_BASE_URL"] = self.sim.url
-        self.settings = Settings.from_env(self.env_vars)
-        self.web = self._spawn("serve")
         self.worker = self._spawn("worker")
+        for attempt in range(3):
+            self.settings = Settings.from_env(self.env_vars)
+            self.web = self._spawn("serve")
+            try:
+                self._wait_ready(timeout)
+                break
+            except PortTaken:
+                # Another program took the free port between our probe and the bind: pick again.
+                self.port = free_port()
+                self.env_vars["WEBHOOK_PORT"] = str(self.port)
+                if attempt == 2:
+                    raise RuntimeError("no free port for the web program after 3 tries") from None
         self._poster = threading.Thread(target=self._post_webhooks, name="demo-webhooks", daemon=True)
         self._poster.start()
-        self._wait_ready(timeout)
 
     def _spawn(self, command: str) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)}
@@ -104,6 +117,8 @@ class DemoAppliance:
         while time.monotonic() < deadline:
             for name, proc in (("web", self.web), ("worker", self.worker)):
                 if proc is not None and proc.poll() is not None:
+                    if name == "web" and "address already in use" in self.output("web").lower():
+                        raise PortTaken()
                     raise RuntimeError(f"the {name} program exited ({proc.returncode}):\n{self.output(name)[-2000:]}")
             try:
                 checks = httpx.get(url, timeout=2).json().get("checks", {})

@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.markup import escape
 
@@ -69,7 +70,11 @@ class Demo:
         message_id = next(self.message_ids)
         payload = message_created(account_id=ACCOUNT_ID, conversation_id=conv.id, message_id=message_id,
                                   content=text, sender_name="Você", status=conv.status, labels=conv.labels)
-        answer = self.app.post(payload)
+        try:
+            answer = self.app.post(payload)
+        except httpx.HTTPError as exc:
+            self.console.print(f"  [red]not delivered to the web program: {type(exc).__name__}[/]")
+            return
         status = answer.get("status")
         if status != "queued":
             reason = answer.get("reason") or status
@@ -84,7 +89,11 @@ class Demo:
         payload = message_created(account_id=ACCOUNT_ID, conversation_id=conv.id, message_id=next(self.message_ids),
                                   content=text, sender_type="user", sender_name="Ana (agent)", sender_id=7,
                                   status=conv.status, labels=conv.labels)
-        self.app.post(payload)
+        try:
+            self.app.post(payload)
+        except httpx.HTTPError as exc:
+            self.console.print(f"  [red]not delivered to the web program: {type(exc).__name__}[/]")
+            return
         self.console.print(f"  [bold magenta]agent Ana ›[/] {escape(text)}")
         self.console.print("  [dim](a human answered: the bot stays quiet in this conversation)[/]")
 

@@ -85,7 +85,7 @@ class TurnTracker:
         try:
             conn = self._db()
             return self._poll(conn) if conn is not None else []
-        except sqlite3.OperationalError:
+        except sqlite3.Error:  # busy, not migrated yet, or mid-checkpoint: look again next time
             return []
 
     def _poll(self, conn: sqlite3.Connection) -> list[Step]:

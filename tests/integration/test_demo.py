@@ -26,7 +26,11 @@ class Terminal:
         self.transcript = ""
 
     def read_until(self, pattern: str, timeout: float = 90) -> str:
-        self.child.expect(pattern, timeout=timeout)
+        try:
+            self.child.expect(pattern, timeout=timeout)
+        except (pexpect.EOF, pexpect.TIMEOUT) as exc:
+            raise AssertionError(f"{pattern!r} not shown ({type(exc).__name__}); the screen so far:\n"
+                                 f"{self.transcript}{ANSI.sub('', str(self.child.before))}") from None
         text = ANSI.sub("", self.child.before + self.child.after)
         self.transcript += text
         return text
