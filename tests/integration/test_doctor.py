@@ -196,3 +196,45 @@ def test_doctor_public_url_that_reaches_nothing_fails_the_round_trip(appliance):
     by_name = rows(run_doctor(doctor_env(app, PUBLIC_URL=f"http://127.0.0.1:{free_port()}"), app.tmp, "--json"))
     trip = by_name["public URL round trip"]
     assert trip["status"] == "fail" and "tunnel or the proxy" in trip["fix"]
+
+
+FAKE_SSH = """#!/bin/sh
+# Stands in for ssh on PATH: records its arguments, answers like a VPS with one proxy container.
+printf '%s\\n' "$*" >> "{record}"
+case "$*" in
+  *unreachable.example*) echo "ssh: connect to host unreachable.example port 22: Connection refused" >&2; exit 255;;
+  *"docker inspect"*chatwoot-proxy*) echo running;;
+  *"docker inspect"*) echo "Error: No such object: $(echo "$*" | sed 's/.* //')" >&2; exit 1;;
+  *" true") exit 0;;
+esac
+"""
+
+
+def test_doctor_vps_and_proxy_rows_over_ssh(appliance, tmp_path):
+    app = appliance()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "ssh-args.txt"
+    ssh = bin_dir / "ssh"
+    ssh.write_text(FAKE_SSH.format(record=record))
+    ssh.chmod(0o755)
+    key = tmp_path / "id_ed25519"
+    key.write_text("not a real key\n")
+
+    def doctor(**env):
+        e = doctor_env(app, VPS_USER="deploy", VPS_SSH_KEY_FILE=str(key), **env)
+        e["PATH"] = f"{bin_dir}:{e['PATH']}"
+        return rows(run_doctor(e, app.tmp, "--json"))
+
+    ok = doctor(VPS_HOST="vps.example", VPS_PORT="2222", PROXY_CONTAINER_NAME="chatwoot-proxy")
+    assert ok["VPS over SSH"]["status"] == "ok" and ok["proxy container"]["status"] == "ok"
+    assert "chatwoot-proxy is running" in ok["proxy container"]["detail"]
+    calls = record.read_text().splitlines()
+    assert any("-p 2222" in c and f"-i {key}" in c and "deploy@vps.example" in c for c in calls)
+    missing = doctor(VPS_HOST="vps.example", PROXY_CONTAINER_NAME="other-proxy")
+    assert missing["proxy container"]["status"] == "fail" and "PROXY_CONTAINER_NAME" in missing["proxy container"]["fix"]
+    down = doctor(VPS_HOST="unreachable.example", PROXY_CONTAINER_NAME="chatwoot-proxy")
+    assert down["VPS over SSH"]["status"] == "fail" and "Connection refused" in down["VPS over SSH"]["detail"]
+    assert down["proxy container"]["status"] == "fail" and "fix the VPS row first" in down["proxy container"]["fix"]
+    unset = rows(run_doctor(doctor_env(app), app.tmp, "--json"))
+    assert unset["VPS over SSH"]["status"] == "skip" and unset["proxy container"]["status"] == "skip"
