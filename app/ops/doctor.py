@@ -17,6 +17,7 @@ from typing import TextIO
 from app.errors import ConfigError
 from app.logs import Redactor
 from app.ops import doctor_checks as checks
+from app.ops import doctor_remote as remote
 from app.ops.doctor_checks import FAIL, OK, SKIP, Context, Row
 from app.settings import Settings
 
@@ -28,11 +29,11 @@ CHECKS: tuple[Callable[[Context], Row], ...] = (
     checks.check_llm,
     checks.check_bot_token,
     checks.check_admin_token,
-    checks.check_ngrok,  # before the two that use the tunnel's URL
-    checks.check_registration,
-    checks.check_round_trip,
-    checks.check_vps,
-    checks.check_proxy,
+    remote.check_ngrok,  # before the two that use the tunnel's URL
+    remote.check_registration,
+    remote.check_round_trip,
+    remote.check_vps,
+    remote.check_proxy,
 )
 MARKS = {OK: "✓", FAIL: "✗", SKIP: "–"}
 COLOURS = {OK: "\x1b[32m", FAIL: "\x1b[31m", SKIP: "\x1b[2m"}
