@@ -169,11 +169,16 @@ def _reader(console: Console):
 
         session: Any = PromptSession()
         return lambda: session.prompt(HTML("<b><ansiblue>you ›</ansiblue></b> "))
-    return lambda: input("you › ")
+    def read_piped() -> str:
+        line = input("you › ")
+        console.print(line)  # a pipe does not echo: keep the transcript readable
+        return line
+
+    return read_piped
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # long replies wrap at the terminal's edge
     choices = operator_choices()
     appliance = DemoAppliance(choices)
     stopped = False
