@@ -220,6 +220,9 @@ def check_bot_token(ctx: Context) -> Row:
     except ChatwootRejected as exc:
         if exc.status == 404:  # authenticated, the conversation just does not exist (yet)
             return Row(name, OK, f"accepted by {s.chatwoot_base_url} (account {s.chatwoot_account_id})")
+        if exc.status == 401 and "bots" in exc.error:
+            # "Access to this endpoint is not authorized for bots": Chatwoot knew the token as a bot's.
+            return Row(name, OK, f"recognised as an agent bot's token by {s.chatwoot_base_url}")
         return chatwoot_failure(name, s, exc, "CHATWOOT_API_KEY")
     except Exception as exc:  # noqa: BLE001
         return chatwoot_failure(name, s, exc, "CHATWOOT_API_KEY")
