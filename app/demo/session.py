@@ -219,6 +219,8 @@ def demo_command(args: argparse.Namespace) -> int:
                 break
             if not demo.handle(line):
                 break
+    except KeyboardInterrupt:
+        pass  # Ctrl-C while the bot works (or while starting): stop like /quit
     except RuntimeError as exc:
         console.print(f"[red]demo could not start:[/] {escape(str(exc))}")
         return 1
