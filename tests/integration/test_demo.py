@@ -144,3 +144,17 @@ def test_demo_uses_the_llm_when_configured_and_never_the_operators_chatwoot(tmp_
                 term.child.terminate(force=True)
         assert len(llm.calls) == 2
         assert chatwoot.requests == []
+
+
+def test_demo_killed_with_sigterm_stops_its_programs(demo):
+    import signal
+
+    banner = demo.read_until(PROMPT, timeout=120)
+    pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", banner)]
+    demo.child.kill(signal.SIGTERM)
+    demo.child.expect(pexpect.EOF, timeout=60)
+    demo.child.close()
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pids and not any(alive(p) for p in pids)

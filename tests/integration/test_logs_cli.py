@@ -31,6 +31,14 @@ def json_line(offset_ms: int, component: str, message: str, **fields) -> str:
                        **fields}) + "\n"
 
 
+@pytest.fixture(autouse=True)
+def fresh_t0():
+    """Lines are written relative to T0, five minutes before the test starts (not before the
+    module was imported: a long run would push them past --since)."""
+    global T0
+    T0 = datetime.now().replace(microsecond=0) - timedelta(minutes=5)
+
+
 @pytest.fixture
 def logdir(tmp_path):
     d = tmp_path / "logs"
