@@ -238,3 +238,24 @@ def test_doctor_vps_and_proxy_rows_over_ssh(appliance, tmp_path):
     assert down["proxy container"]["status"] == "fail" and "fix the VPS row first" in down["proxy container"]["fix"]
     unset = rows(run_doctor(doctor_env(app), app.tmp, "--json"))
     assert unset["VPS over SSH"]["status"] == "skip" and unset["proxy container"]["status"] == "skip"
+
+
+def test_doctor_registered_url_row_compares_chatwoot_with_the_public_url(appliance, chatwoot):
+    from urllib.parse import quote
+
+    app = appliance()
+    env = {"REGISTER_MODE": "agent_bot", "CHATWOOT_AGENT_BOT_ID": "5"}
+    chatwoot.add_agent_bot(5, outgoing_url=f"{app.web.url}/webhook?token={quote(TOKEN, safe='')}")
+    ok = rows(run_doctor(doctor_env(app, **env), app.tmp, "--json"))["registered URL"]
+    assert ok["status"] == "ok" and f"{app.web.url}/webhook" in ok["detail"]
+    chatwoot.add_agent_bot(5, outgoing_url=f"https://old.ngrok.app/webhook?token={quote(TOKEN, safe='')}")
+    moved = run_doctor(doctor_env(app, **env), app.tmp, "--json")
+    row = rows(moved)["registered URL"]
+    assert moved.returncode == 1 and row["status"] == "fail"
+    assert "https://old.ngrok.app/webhook" in row["detail"] and "chatwootai register --once" in row["fix"]
+    assert TOKEN not in moved.stdout
+    chatwoot.add_agent_bot(5, outgoing_url=f"{app.web.url}/webhook?token=an-older-token")
+    stale = rows(run_doctor(doctor_env(app, **env), app.tmp, "--json"))["registered URL"]
+    assert stale["status"] == "fail" and "another webhook token" in stale["detail"]
+    off = rows(run_doctor(doctor_env(app, REGISTER_MODE="off"), app.tmp, "--json"))["registered URL"]
+    assert off["status"] == "skip"
