@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from app.ops.payloads import message_created, status_changed
+
 _CONV = re.compile(r"^/api/v1/accounts/(\d+)/conversations/(\d+)(/[a-z_]+)?$")
 
 
@@ -125,8 +127,6 @@ class ChatwootSimulator:
             previous, conv.status = conv.status, status
         self.events.put(SimEvent("status", conv.id, status))
         if previous != status and self.on_webhook:
-            from app.ops.payloads import status_changed
-
             self.on_webhook(status_changed(account_id=self.account_id, conversation_id=conv.id, status=status,
                                            previous=previous, labels=conv.labels))
         return 200, {"meta": {}, "payload": {"success": True, "current_status": status, "conversation_id": conv.id}}
@@ -150,8 +150,6 @@ class ChatwootSimulator:
         """Chatwoot sends the bot its own messages too (they must be ignored): so do we."""
         if self.on_webhook is None:
             return
-        from app.ops.payloads import message_created
-
         self.on_webhook(message_created(account_id=self.account_id, conversation_id=conv.id,
                                         message_id=message["id"], content=message["content"],
                                         sender_type="agent_bot", sender_name="ChatwootAI", sender_id=1,

@@ -99,3 +99,17 @@ def test_simulate_in_a_conversation_a_human_took_over_says_the_bot_stays_quiet(a
     result = simulate(app, "quanto custa o protetor solar?", "--conversation", "305", "--timeout", "10")
     assert result.returncode == 1
     assert "a human handles conversation 305" in result.stdout
+
+
+def test_simulate_with_the_llm_names_the_crew_and_counts_the_calls(appliance, chatwoot):
+    from tests.fakes.llm import FakeLLM
+
+    with FakeLLM() as llm:
+        app = appliance(LLM_MODEL="fake-model", LLM_BASE_URL=llm.base_url, LLM_API_KEY="sk-simulate-llm-1",
+                        LLM_TIMEOUT_S="20")
+        result = simulate(app, "quanto custa o protetor solar facial?", "--conversation", "306")
+    assert result.returncode == 0, result.stdout
+    details = dict(step_lines(result.stdout))
+    assert details["routed"] == "intent sales → sales crew"
+    assert details["decided"].startswith("reply, 2 LLM call(s)")
+    assert "69,90" in result.stdout
