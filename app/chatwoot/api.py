@@ -101,7 +101,8 @@ def create_message(account_id: int, conversation_id: int, content: str, *, priva
 def get_conversation(account_id: int, conversation_id: int) -> Request:
     """The conversation as Chatwoot holds it. An agent bot token may read it; its
     `last_non_activity_message` and `messages` (the very last one) show the newest messages, which is
-    how the sender tells whether a reply whose POST got no clear answer was saved."""
+    how the sender tells whether a reply whose POST got no clear answer was saved. `doctor` reads
+    one too, as its harmless check of the bot token (404 for an unknown id still means accepted)."""
     return Request("GET", _conversation(account_id, conversation_id), None, "check_conversation")
 
 
@@ -191,12 +192,6 @@ def update_webhook(
         _webhook_body(url, subscriptions, name),
         "register",
     )
-
-
-def get_conversation(account_id: int, conversation_id: int) -> Request:
-    """One conversation: `doctor`'s harmless read with the agent bot token (a bot may show a
-    conversation; 404 for an unknown id still proves the token was accepted)."""
-    return Request("GET", _conversation(account_id, conversation_id), None, "get_conversation")
 
 
 def get_profile() -> Request:
