@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -164,7 +165,9 @@ def check_directories(settings: Settings) -> None:
     for name, path in (("DATA_DIR", settings.data_dir), ("LOG_DIR", settings.log_dir)):
         try:
             path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-test"
+            # One probe per process: web and worker start together (supervisord, demo) and a
+            # shared name let one unlink the other's probe, failing start-up with ENOENT.
+            probe = path / f".write-test-{os.getpid()}"
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:

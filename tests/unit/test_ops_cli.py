@@ -68,3 +68,17 @@ def test_simulator_refuses_other_tokens_and_unknown_calls():
     kinds = [sim.events.get_nowait().kind for _ in range(3)]
     assert kinds == ["message", "labels", "status"]
     sim.stop()
+
+
+def test_directory_check_of_two_programs_starting_together_never_trips_over_the_other(tmp_path):
+    """web and worker start at the same moment (supervisord, demo): each probes DATA_DIR and
+    LOG_DIR with a file of its own, so one never unlinks the other's probe."""
+    import subprocess
+    import sys
+
+    code = ("from app.cli import check_directories\nfrom app.settings import Settings\n"
+            "s = Settings.from_env({{'WEBHOOK_AUTH_TOKEN': 'tok-123456', 'DATA_DIR': {!r}, 'LOG_DIR': {!r}}})\n"
+            "for _ in range(300):\n    check_directories(s)\n").format(str(tmp_path / "d"), str(tmp_path / "l"))
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
