@@ -1,7 +1,7 @@
 """The examples shown at the end of each operator tool's `--help` (kept apart so building the
 parser imports nothing heavy)."""
 
-DOCTOR_EPILOG = """examples:
+DOCTOR_EPILOG = """example:
   chatwootai doctor
   chatwootai doctor --json | jq '.checks[] | select(.status == "fail")'
   docker exec chatwootai chatwootai doctor
@@ -13,7 +13,7 @@ the ngrok tunnel, the registered URL, a signed test request through the public U
 ✓ passed, ✗ failed (with the fix to try), – not configured. Exit status 1 when a row shows ✗.
 Every run is appended to LOG_DIR/webhook_test.log. No secret is ever printed."""
 
-LOGS_EPILOG = """examples:
+LOGS_EPILOG = """example:
   chatwootai logs                          # both logs merged in time order
   chatwootai logs -f                       # and keep following (like tail -F)
   chatwootai logs --since 10m --conversation 1234
@@ -24,7 +24,7 @@ Reads LOG_DIR/webhook.log (web) and LOG_DIR/hub.log (worker and hub), text or JS
 with --since also their rotated generations (webhook.log.1, hub.log.2.gz, ...).
 Colours by component and level only when the output is a terminal."""
 
-SIMULATE_EPILOG = """examples:
+SIMULATE_EPILOG = """example:
   chatwootai simulate "quanto custa o hidratante facial?"
   chatwootai simulate "quero agendar uma limpeza de pele" --conversation 4242 --contact "Maria"
   chatwootai simulate "2" --conversation 4242          # pick a slot in the same conversation
@@ -35,7 +35,7 @@ accepted, claimed, routed (intent and crew), decided (reply or handoff, LLM call
 (or "not sent: no Chatwoot configured", with the text). With Chatwoot configured the reply is
 really posted to that conversation id. Exit 1 when nothing is decided within --timeout."""
 
-DEMO_EPILOG = """examples:
+DEMO_EPILOG = """example:
   chatwootai demo
   LLM_MODEL=gpt-4o-mini LLM_API_KEY=... chatwootai demo
 

@@ -19,7 +19,7 @@ def test_every_operator_tool_has_help_with_an_example(command, capsys):
         build_parser().parse_args([command, "--help"])
     assert done.value.code == 0
     text = capsys.readouterr().out
-    assert "examples:" in text and f"chatwootai {command}" in text.split("examples:", 1)[1]
+    assert "example:" in text and f"chatwootai {command}" in text.split("example:", 1)[1]
 
 
 def test_text_and_json_lines_parse_to_the_same_record():
