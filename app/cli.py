@@ -42,6 +42,30 @@ def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     return dead_letters_command(settings, args.action, args.id)
 
 
+def _logs(settings: Settings, args: argparse.Namespace) -> int:
+    from app.ops.logview import logs_command
+
+    return logs_command(settings, args)
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from app.ops.simulate import simulate_command
+
+    return simulate_command(settings, args)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from app.ops.doctor import doctor_command
+
+    return doctor_command(args.json)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.demo.session import demo_command
+
+    return demo_command(args)
+
+
 def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
     from loguru import logger
 
@@ -92,6 +116,14 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "knowledge": _knowledge,
     "register": _register,
     "tunnel": _tunnel,
+    "logs": _logs,
+    "simulate": _simulate,
+}
+# Commands that read the configuration themselves: doctor reports a broken one as a row, and
+# demo needs none at all.
+STANDALONE: dict[str, Callable[[argparse.Namespace], int]] = {
+    "doctor": _doctor,
+    "demo": _demo,
 }
 # Commands that only read files: they run without the webhook credentials the programs need
 # and without writing to DATA_DIR or LOG_DIR.
@@ -186,7 +218,37 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_examples("NGROK_AUTH_TOKEN=... chatwootai tunnel"),
         formatter_class=raw,
     )
+    _add_operator_tools(sub)
     return parser
+
+
+def _add_operator_tools(sub: argparse._SubParsersAction) -> None:
+    """doctor, logs, simulate, demo (issue 9): each with an example in its --help."""
+    from app.ops.help import DEMO_EPILOG, DOCTOR_EPILOG, LOGS_EPILOG, SIMULATE_EPILOG
+
+    raw = argparse.RawDescriptionHelpFormatter
+    doctor = sub.add_parser("doctor", help="the connection test: a ✓/✗ row per dependency, each ✗ with its fix",
+                            epilog=DOCTOR_EPILOG, formatter_class=raw)
+    doctor.add_argument("--json", action="store_true", help="print the rows as JSON (for scripts)")
+    logs = sub.add_parser("logs", help="webhook.log and hub.log merged in time order, coloured on a terminal",
+                          epilog=LOGS_EPILOG, formatter_class=raw)
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (survives rotation)")
+    logs.add_argument("--since", metavar="AGE", help="only lines newer than AGE (30s, 10m, 2h, 1d); reads the"
+                                                     " rotated files too")
+    logs.add_argument("--component", choices=("web", "worker", "hub"), action="append",
+                      help="only this program's lines (repeatable)")
+    logs.add_argument("--conversation", type=int, metavar="N", help="only lines about conversation N")
+    logs.add_argument("--dir", metavar="DIR", help="read this directory instead of LOG_DIR")
+    simulate = sub.add_parser("simulate", help="send a signed test message and follow it through the appliance",
+                              epilog=SIMULATE_EPILOG, formatter_class=raw)
+    simulate.add_argument("text", help="what the simulated customer writes")
+    simulate.add_argument("--conversation", type=int, metavar="N",
+                          help="conversation id (default: a new one each run)")
+    simulate.add_argument("--contact", default="Simulated customer", metavar="NAME", help="the customer's name")
+    simulate.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                          help="give up when nothing is decided within S seconds (default 60)")
+    sub.add_parser("demo", help="try the bot in this terminal against a built-in Chatwoot simulator",
+                   epilog=DEMO_EPILOG, formatter_class=raw)
 
 
 def _own_usage_errors(parser: argparse.ArgumentParser) -> None:
@@ -220,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:
         getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in STANDALONE:
+        return STANDALONE[args.command](args)
     try:
         if args.command in LOCAL_COMMANDS:
             settings = _local_settings()
