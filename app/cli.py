@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
 from app.errors import ConfigError
-from app.settings import Settings
+from app.settings import Settings, check_directories
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -259,21 +258,6 @@ def _own_usage_errors(parser: argparse.ArgumentParser) -> None:
             for sub in action.choices.values():
                 sub.set_defaults(_parser=sub)
                 _own_usage_errors(sub)
-
-
-def check_directories(settings: Settings) -> None:
-    """DATA_DIR and LOG_DIR must be directories we can write: say so now, in one line, rather
-    than as a traceback from the first SQLite or log write."""
-    for name, path in (("DATA_DIR", settings.data_dir), ("LOG_DIR", settings.log_dir)):
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            # A probe of this process's own (web and worker start together and would delete
-            # each other's probe if it had a fixed name).
-            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise ConfigError(f"{name}: {path} is not a writable directory ({exc.strerror})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,7 +41,7 @@ RESET = "\x1b[0m"
 
 
 def load_settings() -> tuple[Settings | None, Row]:
-    from app.cli import check_directories
+    from app.settings import check_directories
 
     try:
         settings = Settings.from_env()

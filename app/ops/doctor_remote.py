@@ -5,7 +5,6 @@ Same contract as `doctor_checks`: each returns a `Row`, never raises for what it
 
 from __future__ import annotations
 
-import importlib
 import os
 import shlex
 import shutil
@@ -36,21 +35,16 @@ def check_registration(ctx: Context) -> Row:
     """The URL Chatwoot calls equals `{public URL}/webhook?token=…` (what `register` sets)."""
     s = ctx.settings
     name = "registered URL"
-    try:
-        register = importlib.import_module("app.register")
-        current = register.current_registration
-    except (ImportError, AttributeError):
-        return Row(name, SKIP, "not configured (this version has no `chatwootai register`)")
-    why = register.not_applicable(s) if hasattr(register, "not_applicable") else None
+    from app import register
+
+    current = register.current_registration
+    why = register.not_applicable(s)
     if why or s.register_mode == "off":
         return Row(name, SKIP, f"not configured ({why or 'REGISTER_MODE=off'})")
     public, source = ctx.public_url()
     if not public:
         return Row(name, SKIP, "not configured (no public URL yet: PUBLIC_URL or the ngrok tunnel)")
-    if hasattr(register, "webhook_url"):
-        expected = register.webhook_url(public, s.webhook_auth_token)
-    else:
-        expected = public.rstrip("/") + "/webhook"
+    expected = register.webhook_url(public, s.webhook_auth_token)
     key = s.chatwoot_admin_api_key or s.chatwoot_api_key
     if not s.chatwoot_base_url or not key:
         return Row(name, SKIP, "not configured (Chatwoot is not configured)")

@@ -21,6 +21,8 @@ LAYERS: list[set[str]] = [
     {"logs", "client", "store"},
     {"hub", "web", "tunnel"},
     {"worker", "register"},
+    {"ops"},  # the operator's tools: doctor, logs, simulate
+    {"demo"},  # the demo drives the programs and reuses the tools' payloads
     {"cli"},
 ]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}

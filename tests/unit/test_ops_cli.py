@@ -76,7 +76,7 @@ def test_directory_check_of_two_programs_starting_together_never_trips_over_the_
     import subprocess
     import sys
 
-    code = ("from app.cli import check_directories\nfrom app.settings import Settings\n"
+    code = ("from app.settings import Settings, check_directories\n"
             "s = Settings.from_env({{'WEBHOOK_AUTH_TOKEN': 'tok-123456', 'DATA_DIR': {!r}, 'LOG_DIR': {!r}}})\n"
             "for _ in range(300):\n    check_directories(s)\n").format(str(tmp_path / "d"), str(tmp_path / "l"))
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(4)]
