@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +106,10 @@ def insert_batch(conn: sqlite3.Connection, events: Sequence[NewEvent]) -> list[s
     return results
 
 
+def _store_error(exc: Exception) -> StoreError:
+    return StoreError(f"inbox write failed: {type(exc).__name__}: {exc}")
+
+
 class GroupCommitWriter:
     """Group commit on the event loop: one commit per loop iteration for everything waiting.
 
@@ -131,6 +135,10 @@ class GroupCommitWriter:
         self._writes_since_checkpoint = 0
         self.batches = 0
         self.events = 0
+        self.retried_batches = 0  # batches that failed whole and were retried row by row
+        # Called after each commit with the batch and its results (QUEUED/DUPLICATE/StoreError):
+        # the door writes its log lines there, once per batch.
+        self.on_commit: Callable[[list[tuple[NewEvent, asyncio.Future[str]]], list], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -163,23 +171,43 @@ class GroupCommitWriter:
         if not batch or self._conn is None:
             return
         try:
-            results = insert_batch(self._conn, [e for e, _ in batch])
+            results: list[str | StoreError] = list(insert_batch(self._conn, [e for e, _ in batch]))
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
-            error = StoreError(f"inbox write failed: {type(exc).__name__}: {exc}")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
+            if len(batch) == 1:
+                results = [_store_error(exc)]
+            else:
+                # One bad row must not fail the others that shared its transaction: the batch was
+                # rolled back whole, so each row is tried again on its own and only the rows that
+                # fail alone get an error (a full disk fails them all, as it should).
+                self.retried_batches += 1
+                results = [self._insert_one(e) for e, _ in batch]
         self.batches += 1
-        self.events += len(batch)
+        written = sum(1 for r in results if not isinstance(r, StoreError))
+        self.events += written
+        if self.on_commit is not None:
+            try:
+                self.on_commit(batch, results)
+            except Exception as exc:  # noqa: BLE001 - a hook must never cost a stored event its answer
+                logger.warning("inbox commit hook failed: {}", exc)
         for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(result, StoreError):
+                future.set_exception(result)
+            else:
                 future.set_result(result)
-        self._writes_since_checkpoint += len(batch)
+        self._writes_since_checkpoint += written
         if self._writes_since_checkpoint >= self._checkpoint_every and self._checkpointing is None:
             self._writes_since_checkpoint = 0
             self._checkpointing = asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint)
             self._checkpointing.add_done_callback(self._checkpoint_done)
+
+    def _insert_one(self, event: NewEvent) -> str | StoreError:
+        assert self._conn is not None
+        try:
+            return insert_batch(self._conn, (event,))[0]
+        except Exception as exc:  # noqa: BLE001 - the row's own waiter hears about it
+            return _store_error(exc)
 
     def _checkpoint_done(self, future: asyncio.Future) -> None:
         self._checkpointing = None
