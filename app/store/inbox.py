@@ -181,6 +181,9 @@ class GroupCommitWriter:
                 # fail alone get an error (a full disk fails them all, as it should).
                 self.retried_batches += 1
                 results = [self._insert_one(e) for e, _ in batch]
+                failed = sum(1 for r in results if isinstance(r, StoreError))
+                logger.warning("inbox batch of {} failed ({}: {}); retried row by row: {} stored, {} failed",
+                               len(batch), type(exc).__name__, exc, len(batch) - failed, failed)
         self.batches += 1
         written = sum(1 for r in results if not isinstance(r, StoreError))
         self.events += written
