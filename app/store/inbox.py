@@ -17,8 +17,8 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from loguru import logger
 
@@ -50,8 +50,10 @@ INBOX_MIGRATIONS: Sequence[str] = (
 QUEUED, DUPLICATE = "queued", "duplicate"
 
 
-@dataclass(frozen=True)
-class NewEvent:
+class NewEvent(NamedTuple):
+    """One webhook to store. A tuple whose fields are in `_INSERT`'s column order, so a batch is
+    bound as it is, with no per-row conversion (the door builds one per request)."""
+
     kind: str
     payload: str  # the raw body as received (UTF-8 JSON text)
     received_at: float
@@ -65,8 +67,8 @@ class NewEvent:
 
 
 _INSERT = (
-    "INSERT OR IGNORE INTO events (delivery_id, dedup_key, account_id, conversation_id, message_id,"
-    " kind, answerable, reason, payload, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO events (kind, payload, received_at, answerable, reason, delivery_id, dedup_key,"
+    " account_id, conversation_id, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -77,27 +79,21 @@ def open_inbox(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connect
 
 
 def insert_batch(conn: sqlite3.Connection, events: Sequence[NewEvent]) -> list[str]:
-    """Insert in one transaction; QUEUED or DUPLICATE per event. Raises sqlite3.Error on failure."""
-    results: list[str] = []
+    """Insert in one transaction; QUEUED or DUPLICATE per event. Raises sqlite3.Error on failure.
+
+    The common batch holds no duplicate: one executemany, and the change count says so. When it
+    does not add up, the transaction is redone row by row to learn which rows were duplicates.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for e in events:
-            cursor = conn.execute(
-                _INSERT,
-                (
-                    e.delivery_id,
-                    e.dedup_key,
-                    e.account_id,
-                    e.conversation_id,
-                    e.message_id,
-                    e.kind,
-                    int(e.answerable),
-                    e.reason,
-                    e.payload,
-                    e.received_at,
-                ),
-            )
-            results.append(QUEUED if cursor.rowcount == 1 else DUPLICATE)
+        before = conn.total_changes
+        conn.executemany(_INSERT, events)
+        if conn.total_changes - before == len(events):
+            conn.execute("COMMIT")
+            return [QUEUED] * len(events)
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")
+        results = [QUEUED if conn.execute(_INSERT, e).rowcount == 1 else DUPLICATE for e in events]
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

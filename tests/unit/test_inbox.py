@@ -1,7 +1,6 @@
 """The group-commit writer on a real SQLite file: batching, deduplication, failure."""
 
 import asyncio
-import dataclasses
 import sqlite3
 import time
 
@@ -55,7 +54,7 @@ def test_a_failing_row_fails_alone_and_its_batch_mates_are_stored(tmp_path):
         conn.execute("CREATE TRIGGER no BEFORE INSERT ON events WHEN NEW.message_id = 13"
                      " BEGIN SELECT RAISE(ABORT, 'disk full'); END")
         conn.commit()
-        overflow = dataclasses.replace(event(99), message_id=2**63)  # OverflowError at bind time
+        overflow = event(99)._replace(message_id=2**63)  # OverflowError at bind time
         results = await asyncio.gather(*(w.store(event(n)) for n in range(1, 41)), w.store(overflow),
                                        return_exceptions=True)
         after = await w.store(event(50))
