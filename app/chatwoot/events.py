@@ -34,6 +34,9 @@ _MESSAGE_TYPES = {0: "incoming", 1: "outgoing", 2: "activity", 3: "template"}
 
 # Ids are stored in SQLite INTEGER columns: signed 64-bit. Chatwoot's ids are positive.
 MAX_ID = 2**63 - 1
+# Chatwoot's payloads nest about 7 levels. Deeper is refused: a body of ~1000 levels passes orjson
+# and then raises RecursionError in any reader that uses the standard json module.
+MAX_NESTING = 64
 
 
 class EventError(ValueError):
@@ -139,9 +142,15 @@ class Envelope(NamedTuple):
     status: str | None = None
 
 
-def read_envelope(payload: Any) -> Envelope:
-    """Validate an event as `parse_event` does, without building it. Raises EventError."""
+def read_envelope(payload: Any, raw: bytes | None = None) -> Envelope:
+    """Validate an event as `parse_event` does, without building it. Raises EventError.
+
+    `raw`, the body the payload was parsed from, lets the nesting check skip its walk for the
+    ordinary body that has too few brackets to be deep.
+    """
     name = _event_name(payload)
+    if raw is None or raw.count(b"[") + raw.count(b"{") > MAX_NESTING:
+        _check_nesting(payload)
     if name in MESSAGE_EVENTS:
         return _check_message(name, payload)
     if name in CONVERSATION_EVENTS:
@@ -176,6 +185,16 @@ def parse_event(payload: Any) -> Event:
 
 
 # -- validation: the one definition of a usable event ------------------------------------------
+
+
+def _check_nesting(payload: Any) -> None:
+    stack = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise EventError(f"nested deeper than {MAX_NESTING} levels")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def _event_name(payload: Any) -> str:

@@ -53,7 +53,7 @@ async def receive(request: Request) -> HTTPResponse:
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object")
     try:
-        envelope = read_envelope(payload)
+        envelope = read_envelope(payload, body)
     except EventError as exc:
         raise BadRequest(f"not a Chatwoot event: {exc}") from None
 

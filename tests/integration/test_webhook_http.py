@@ -364,3 +364,12 @@ def test_every_queued_webhook_has_its_own_info_line(web):
 
 def test_the_event_loop_is_uvloop(web):
     assert "event loop: uvloop" in web.output()
+
+
+def test_body_nested_a_thousand_levels_is_400_and_not_stored(web):
+    # orjson reads up to 1024 levels; the standard json module (the worker's) fails past ~1000.
+    payload = new_message()
+    raw = json.dumps({**payload, "content_attributes": "DEEP"}).encode().replace(b'"DEEP"', b"[" * 1000 + b"]" * 1000)
+    r = post(web, None, raw=raw)
+    assert r.status_code == 400 and "nested deeper than 64 levels" in r.json()["error"]
+    assert stored(web, message_id=payload["id"]) == []

@@ -1,6 +1,7 @@
 """Every event shape of CHATWOOT.md parsed from fixture files into typed frozen events."""
 
 import dataclasses
+import json
 import re
 from datetime import UTC, datetime
 
@@ -273,3 +274,25 @@ def test_door_and_worker_agree_on_every_mutated_field(name, pick, value):
     assert (envelope.account_id, envelope.conversation_id) == (event.account_id, event.conversation_id)
     for value in (envelope.account_id, envelope.conversation_id, envelope.message_id):
         assert value is None or (type(value) is int and 0 < value < 2**63)
+
+
+@pytest.mark.parametrize("depth", [65, 999, 1020])
+def test_nesting_deeper_than_any_chatwoot_payload_is_refused(depth):
+    # ~1000 levels pass orjson at the door and then raise RecursionError in the standard json
+    # module (the worker's reader): such a body must be refused, never stored.
+    payload = fixture_event("message_created_incoming")
+    deep: list = []
+    for _ in range(depth - 2):
+        deep = [deep]
+    payload["content_attributes"] = deep
+    raw = json.dumps({**payload, "content_attributes": "DEEP"}).encode().replace(
+        b'"DEEP"', b"[" * (depth - 1) + b"]" * (depth - 1))
+    for read in (lambda: read_envelope(payload), lambda: read_envelope(payload, raw), lambda: parse_event(payload)):
+        with pytest.raises(EventError, match="nested deeper than 64 levels"):
+            read()
+
+
+def test_a_body_with_many_brackets_but_shallow_is_accepted():
+    payload = fixture_event("message_created_incoming")
+    payload["content"] = "[{" * 500
+    assert read_envelope(payload, json.dumps(payload).encode()).message_id == 9001
