@@ -48,9 +48,13 @@ class Redactor:
         return self._pattern.sub(REDACTED, text)
 
     def patch(self, record) -> None:
-        # Every line is redacted whole by the sink once it is rendered (message, fields, traceback);
-        # the exception's args are scrubbed here too, for any other consumer of the record.
+        # The program's sink redacts every rendered line whole (message, fields, traceback); the
+        # record is scrubbed here too, so a sink added later never sees a secret either.
+        record["message"] = self(record["message"])
         extra = record["extra"]
+        for key, value in list(extra.items()):
+            if isinstance(value, str):
+                extra[key] = self(value)
         if record["exception"] is not None:
             exc = record["exception"].value
             if exc is not None and exc.args:
