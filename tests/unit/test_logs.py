@@ -88,7 +88,7 @@ def test_info_line_in_json(settings, tmp_path):
 
 
 # Tokens chosen to contain every character that URL-encoding, JSON or repr() rewrite (issue 7).
-AWKWARD = ["tok+en/with=sign~and%pct", "sp ace+plus/slash==", "quo\"te'back\\slash", "ação-çé+/="]
+AWKWARD = ["tok+en/with=sign~and%pct", "sp ace+plus/slash==", "quo\"te'back\\slash", "ação-çé+/=", "+/= %+/="]
 
 
 def _forms(secret: str) -> dict[str, str]:
@@ -102,6 +102,7 @@ def _forms(secret: str) -> dict[str, str]:
         "json": json.dumps(secret)[1:-1],
         "json ascii": json.dumps(secret, ensure_ascii=True)[1:-1],
         "repr": repr(secret)[1:-1],
+        "every byte encoded": "".join(f"%{b:02X}" for b in secret.encode()),
     }
 
 
