@@ -341,7 +341,7 @@ def test_fuzz_the_door(tmp_path):
     print(f"\n[reliability] fuzz: requests {tally.requests}, signed {tally.signed} "
           f"({tally.signed / tally.requests:.0%}), by status {{{statuses}}}, stored {stored}, "
           f"legitimate {len(tally.legit)} stored {len(tally.legit)} answered {answered}, 5xx 0, resets 0, "
-          f"sent in {sent_in:.0f} s ({post_s:.0f} s waiting for answers), total {time.monotonic() - started:.0f} s (seed {SEED}; kinds: {kinds})")
+          f"sent in {sent_in:.0f} s ({post_s:.0f} s in requests, summed over {PER_EXAMPLE} senders), total {time.monotonic() - started:.0f} s (seed {SEED}; kinds: {kinds})")
 
 
 def _check_store(appliance: Appliance, tally: Tally) -> tuple[int, list, list]:
