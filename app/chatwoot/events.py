@@ -3,13 +3,19 @@
 Parse once at the boundary; nothing downstream reads the raw JSON by key. The raw payload is
 kept aside on every event (`raw`, excluded from comparison and repr) for the store and for
 fields we do not model yet. Shapes: ../shared/reference/CHATWOOT.md.
+
+One set of rules decides what a usable event is, and both ends use it: the door calls
+`read_envelope` (validates every field anything downstream reads, returns only what the door
+needs, builds no event), the worker calls `parse_event` (the same validation, then the typed
+event). So an event the door accepted always parses in the worker, and a bad one is refused at
+the door with a 400 that names the field, instead of failing in the worker forever.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 MESSAGE_EVENTS = frozenset({"message_created", "message_updated"})
 CONVERSATION_EVENTS = frozenset(
@@ -25,6 +31,12 @@ WIDGET_EVENTS = frozenset({"webwidget_triggered"})
 
 # In `conversation.messages[]` Chatwoot sends message_type as an integer enum.
 _MESSAGE_TYPES = {0: "incoming", 1: "outgoing", 2: "activity", 3: "template"}
+
+# Ids are stored in SQLite INTEGER columns: signed 64-bit. Chatwoot's ids are positive.
+MAX_ID = 2**63 - 1
+# Chatwoot's payloads nest about 7 levels. Deeper is refused: a body of ~1000 levels passes orjson
+# and then raises RecursionError in any reader that uses the standard json module.
+MAX_NESTING = 64
 
 
 class EventError(ValueError):
@@ -116,138 +128,279 @@ class OtherEvent:
 Event = MessageEvent | ConversationEvent | WidgetEvent | OtherEvent
 
 
-def parse_event(payload: dict[str, Any]) -> Event:
-    """Parse one webhook body. Raises EventError when a known event lacks what it needs."""
+class Envelope(NamedTuple):
+    """What the door needs of a validated event: its ids and the fields the answer policy reads."""
+
+    event: str
+    family: str  # message | conversation | widget | other
+    account_id: int | None
+    conversation_id: int | None = None
+    message_id: int | None = None
+    message_type: str | None = None
+    private: bool = False
+    sender_type: str = "unknown"
+    status: str | None = None
+
+
+def read_envelope(payload: Any, raw: bytes | None = None) -> Envelope:
+    """Validate an event as `parse_event` does, without building it. Raises EventError.
+
+    `raw`, the body the payload was parsed from, lets the nesting check skip its walk for the
+    ordinary body that has too few brackets to be deep.
+    """
+    name = _event_name(payload)
+    if raw is None or raw.count(b"[") + raw.count(b"{") > MAX_NESTING:
+        _check_nesting(payload)
+    if name in MESSAGE_EVENTS:
+        return _check_message(name, payload)
+    if name in CONVERSATION_EVENTS:
+        return _check_conversation_event(name, payload)
+    if name in WIDGET_EVENTS:
+        return _check_widget(name, payload)
+    return Envelope(name, "other", _id(_obj(payload.get("account"), "account").get("id"), "account.id"))
+
+
+def parse_event(payload: Any) -> Event:
+    """Parse one webhook body. Raises EventError naming the first field that is missing or of
+    the wrong type."""
+    envelope = read_envelope(payload)
+    family = envelope.family
+    if family == "message":
+        return _message(envelope, payload)
+    if family == "conversation":
+        return _conversation_event(envelope, payload)
+    if family == "widget":
+        inbox = payload.get("inbox") or {}
+        info = payload.get("event_info") or {}
+        browser = info.get("browser") or {}
+        return WidgetEvent(
+            event=envelope.event,
+            account_id=envelope.account_id,
+            inbox_id=inbox.get("id"),
+            contact_name=_text((payload.get("contact") or {}).get("name")),
+            language=_text(info.get("browser_language")) or _text(browser.get("browser_language")),
+            raw=payload,
+        )
+    return OtherEvent(event=envelope.event, account_id=envelope.account_id, raw=payload)
+
+
+# -- validation: the one definition of a usable event ------------------------------------------
+
+
+def _check_nesting(payload: Any) -> None:
+    stack = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise EventError(f"nested deeper than {MAX_NESTING} levels")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def _event_name(payload: Any) -> str:
     if not isinstance(payload, dict):
         raise EventError("body must be a JSON object")
     name = payload.get("event")
     if not isinstance(name, str) or not name:
         raise EventError("missing 'event'")
-    if name in MESSAGE_EVENTS:
-        return _message(name, payload)
-    if name in CONVERSATION_EVENTS:
-        return _conversation_event(name, payload)
-    if name in WIDGET_EVENTS:
-        inbox = _obj(payload.get("inbox"))
-        contact = _obj(payload.get("contact"))
-        info = _obj(payload.get("event_info"))
-        browser = _obj(info.get("browser"))
-        return WidgetEvent(
-            event=name,
-            account_id=_opt_int(_obj(payload.get("account")).get("id")),
-            inbox_id=_opt_int(inbox.get("id")),
-            contact_name=_opt_str(contact.get("name")),
-            language=_opt_str(info.get("browser_language") or browser.get("browser_language")),
-            raw=payload,
-        )
-    return OtherEvent(event=name, account_id=_opt_int(_obj(payload.get("account")).get("id")), raw=payload)
+    return name
 
 
-def _message(name: str, p: dict[str, Any]) -> MessageEvent:
-    account_id = _required_int(_obj(p.get("account")).get("id"), "account.id")
-    conversation = _conversation(_obj(p.get("conversation")), "conversation.")
-    sender = _obj(p.get("sender"))
-    message_type = p.get("message_type")
-    if isinstance(message_type, int):
-        message_type = _MESSAGE_TYPES.get(message_type, "unknown")
-    if not isinstance(message_type, str):
-        raise EventError("missing 'message_type'")
-    attachments = tuple(
-        Attachment(
-            id=_opt_int(a.get("id")),
-            file_type=_opt_str(a.get("file_type")) or "file",
-            data_url=_opt_str(a.get("data_url")),
-            file_size=_opt_int(a.get("file_size")),
-        )
-        for a in (p.get("attachments") or [])
-        if isinstance(a, dict)
+def _check_message(name: str, p: dict[str, Any]) -> Envelope:
+    account_id = _id(_obj(p.get("account"), "account").get("id"), "account.id", required=True)
+    message_id = _id(p.get("id"), "id", required=True)
+    conversation = p.get("conversation")
+    if conversation is None:
+        raise EventError("missing 'conversation.id'")
+    conversation_id, status = _check_conversation(_obj(conversation, "conversation"), "conversation.")
+    _id(_obj(p.get("inbox"), "inbox").get("id"), "inbox.id")
+    message_type = _message_type(p.get("message_type"))
+    private = _bool(p.get("private"), "private")
+    _str(p.get("content"), "content")
+    _str(p.get("content_type"), "content_type")
+    _str(p.get("created_at"), "created_at", numbers=True)
+    sender = _obj(p.get("sender"), "sender")
+    _id(sender.get("id"), "sender.id")
+    _str(sender.get("name"), "sender.name")
+    sender_type = _text(_str(sender.get("type"), "sender.type")) or "unknown"
+    for i, attachment in enumerate(_list(p.get("attachments"), "attachments")):
+        where = f"attachments[{i}]."
+        a = _obj(attachment, where[:-1], required=True)
+        _id(a.get("id"), where + "id")
+        _str(a.get("file_type"), where + "file_type")
+        _str(a.get("data_url"), where + "data_url")
+        _id(a.get("file_size"), where + "file_size", minimum=0)
+    return Envelope(name, "message", account_id, conversation_id, message_id, message_type, private, sender_type,
+                    status)
+
+
+def _check_conversation_event(name: str, p: dict[str, Any]) -> Envelope:
+    conversation_id, status = _check_conversation(p, "")
+    account_id = _id(p.get("account_id"), "account_id") or _id(
+        _obj(p.get("account"), "account").get("id"), "account.id"
     )
+    messages = _list(p.get("messages"), "messages")
+    if account_id is None and messages:
+        # Older payloads carry the account only on the embedded last message.
+        account_id = _id(_obj(messages[0], "messages[0]").get("account_id"), "messages[0].account_id")
+    if account_id is None:
+        raise EventError("missing 'account_id'")
+    for i, change in enumerate(_list(p.get("changed_attributes"), "changed_attributes")):
+        where = f"changed_attributes[{i}]"
+        status_change = _obj(_obj(change, where, required=True).get("status"), f"{where}.status")
+        _str(status_change.get("previous_value"), f"{where}.status.previous_value")
+    return Envelope(name, "conversation", account_id, conversation_id, status=status)
+
+
+def _check_conversation(c: dict[str, Any], prefix: str) -> tuple[int, str | None]:
+    conversation_id = _id(c.get("id"), f"{prefix}id", required=True)
+    _id(c.get("inbox_id"), f"{prefix}inbox_id")
+    status = _text(_str(c.get("status"), f"{prefix}status"))
+    for i, label in enumerate(_list(c.get("labels"), f"{prefix}labels")):
+        if not isinstance(label, str):
+            raise EventError(f"'{prefix}labels[{i}]' must be a string")
+    meta = _obj(c.get("meta"), f"{prefix}meta")
+    _str(_obj(meta.get("sender"), f"{prefix}meta.sender").get("name"), f"{prefix}meta.sender.name")
+    _id(_obj(meta.get("assignee"), f"{prefix}meta.assignee").get("id"), f"{prefix}meta.assignee.id")
+    _id(_obj(meta.get("team"), f"{prefix}meta.team").get("id"), f"{prefix}meta.team.id")
+    return conversation_id, status
+
+
+def _check_widget(name: str, p: dict[str, Any]) -> Envelope:
+    account_id = _id(_obj(p.get("account"), "account").get("id"), "account.id")
+    _id(_obj(p.get("inbox"), "inbox").get("id"), "inbox.id")
+    _str(_obj(p.get("contact"), "contact").get("name"), "contact.name")
+    info = _obj(p.get("event_info"), "event_info")
+    _str(info.get("browser_language"), "event_info.browser_language")
+    browser = _obj(info.get("browser"), "event_info.browser")
+    _str(browser.get("browser_language"), "event_info.browser.browser_language")
+    return Envelope(name, "widget", account_id)
+
+
+def _id(value: Any, name: str, *, required: bool = False, minimum: int = 1) -> int | None:
+    """A JSON integer in [minimum, 2**63): not a bool, a float or digits in a string (str.isdigit
+    accepts "²" and Arabic-Indic digits, and int() turns some of them into numbers)."""
+    if value is None:
+        if required:
+            raise EventError(f"missing '{name}'")
+        return None
+    if type(value) is not int or not minimum <= value <= MAX_ID:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise EventError(f"'{name}' must be a {kind} integer below 2**63")
+    return value
+
+
+def _obj(value: Any, name: str, *, required: bool = False) -> dict[str, Any]:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise EventError(f"'{name}' must be an object")
+    return value
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise EventError(f"'{name}' must be a list")
+    return value
+
+
+def _str(value: Any, name: str, *, numbers: bool = False) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    raise EventError(f"'{name}' must be a string")
+
+
+def _bool(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise EventError(f"'{name}' must be true or false")
+    return value
+
+
+def _message_type(value: Any) -> str:
+    if isinstance(value, str) and value:
+        return value
+    if type(value) is int and value in _MESSAGE_TYPES:
+        return _MESSAGE_TYPES[value]
+    if value is None:
+        raise EventError("missing 'message_type'")
+    raise EventError("'message_type' must be incoming, outgoing, activity, template or 0-3")
+
+
+def _text(value: Any) -> str | None:
+    """A validated optional string, with "" read as absent."""
+    return value if value else None
+
+
+# -- construction: only ever on a payload that read_envelope accepted -----------------------------
+
+
+def _message(envelope: Envelope, p: dict[str, Any]) -> MessageEvent:
+    sender = p.get("sender") or {}
     return MessageEvent(
-        event=name,
-        account_id=account_id,
-        message_id=_required_int(p.get("id"), "id"),
-        content=p.get("content") if isinstance(p.get("content"), str) else "",
-        message_type=message_type,
-        content_type=_opt_str(p.get("content_type")) or "text",
-        private=bool(p.get("private")),
-        sender=Sender(
-            id=_opt_int(sender.get("id")),
-            name=_opt_str(sender.get("name")),
-            type=_opt_str(sender.get("type")) or "unknown",
+        event=envelope.event,
+        account_id=envelope.account_id,  # type: ignore[arg-type]  # required by _check_message
+        message_id=envelope.message_id,  # type: ignore[arg-type]
+        content=p.get("content") or "",
+        message_type=envelope.message_type,  # type: ignore[arg-type]
+        content_type=_text(p.get("content_type")) or "text",
+        private=envelope.private,
+        sender=Sender(id=sender.get("id"), name=_text(sender.get("name")), type=envelope.sender_type),
+        conversation=_conversation(p["conversation"]),
+        attachments=tuple(
+            Attachment(
+                id=a.get("id"),
+                file_type=_text(a.get("file_type")) or "file",
+                data_url=_text(a.get("data_url")),
+                file_size=a.get("file_size"),
+            )
+            for a in (p.get("attachments") or [])
         ),
-        conversation=conversation,
-        attachments=attachments,
         created_at=_timestamp(p.get("created_at")),
         raw=p,
     )
 
 
-def _conversation_event(name: str, p: dict[str, Any]) -> ConversationEvent:
-    conversation = _conversation(p, "")
-    account_id = _opt_int(p.get("account_id")) or _opt_int(_obj(p.get("account")).get("id"))
-    if account_id is None:
-        # Older payloads carry the account only on the embedded last message.
-        messages = p.get("messages") or []
-        if messages and isinstance(messages[0], dict):
-            account_id = _opt_int(messages[0].get("account_id"))
-    if account_id is None:
-        raise EventError("missing 'account_id'")
+def _conversation_event(envelope: Envelope, p: dict[str, Any]) -> ConversationEvent:
     previous = None
     for change in p.get("changed_attributes") or []:
-        status = _obj(change).get("status") if isinstance(change, dict) else None
-        if isinstance(status, dict):
-            previous = _opt_str(status.get("previous_value"))
+        status = change.get("status")
+        if status is not None:
+            previous = _text(status.get("previous_value"))
     return ConversationEvent(
-        event=name, account_id=account_id, conversation=conversation, previous_status=previous, raw=p
+        event=envelope.event,
+        account_id=envelope.account_id,  # type: ignore[arg-type]  # required by the check
+        conversation=_conversation(p),
+        previous_status=previous,
+        raw=p,
     )
 
 
-def _conversation(c: dict[str, Any], prefix: str) -> Conversation:
-    meta = _obj(c.get("meta"))
-    labels = c.get("labels") or []
+def _conversation(c: dict[str, Any]) -> Conversation:
+    meta = c.get("meta") or {}
     return Conversation(
-        id=_required_int(c.get("id"), f"{prefix}id"),
-        inbox_id=_opt_int(c.get("inbox_id")),
-        status=_opt_str(c.get("status")),
-        labels=tuple(str(label) for label in labels if isinstance(label, str)),
-        contact_name=_opt_str(_obj(meta.get("sender")).get("name")),
-        assignee_id=_opt_int(_obj(meta.get("assignee")).get("id")),
-        team_id=_opt_int(_obj(meta.get("team")).get("id")),
+        id=c["id"],
+        inbox_id=c.get("inbox_id"),
+        status=_text(c.get("status")),
+        labels=tuple(c.get("labels") or ()),
+        contact_name=_text((meta.get("sender") or {}).get("name")),
+        assignee_id=(meta.get("assignee") or {}).get("id"),
+        team_id=(meta.get("team") or {}).get("id"),
     )
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value != "" else None
-
-
-def _opt_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _required_int(value: Any, name: str) -> int:
-    result = _opt_int(value)
-    if result is None:
-        raise EventError(f"missing or non-integer '{name}'")
-    return result
 
 
 def _timestamp(value: Any) -> float | None:
     """Chatwoot sends ISO text at top level and epoch seconds inside conversation.messages."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             return None
     return None

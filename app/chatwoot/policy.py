@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from app.chatwoot import api
-from app.chatwoot.events import ConversationEvent, Event, MessageEvent
+from app.chatwoot.events import ConversationEvent, Envelope, Event, MessageEvent
 
 
 @dataclass(frozen=True)
@@ -20,31 +20,55 @@ class Verdict:
     reason: str | None = None  # why it is not answered
 
 
-def classify(event: Event, answer_statuses: Collection[str]) -> Verdict:
-    if isinstance(event, MessageEvent):
-        if event.event != "message_created":
+_ANSWERED = Verdict(store=True, answer=True)
+_EDIT = Verdict(store=True, answer=False, reason="message edit")
+_CONVERSATION = Verdict(store=True, answer=False, reason="conversation event")
+
+
+def classify(event: Event | Envelope, answer_statuses: Collection[str]) -> Verdict:
+    """The door's decision. Takes the typed event or, on the door's hot path, its Envelope."""
+    envelope = event if isinstance(event, Envelope) else _envelope(event)
+    if envelope.family == "message":
+        if envelope.event != "message_created":
             # Edits are context only: answering an edit would answer the same message twice.
-            return Verdict(store=True, answer=False, reason="message edit")
-        reason = why_not_answer(event, answer_statuses)
-        return Verdict(store=True, answer=reason is None, reason=reason)
-    if isinstance(event, ConversationEvent):
+            return _EDIT
+        reason = answer_reason(envelope.message_type, envelope.private, envelope.sender_type, envelope.status,
+                               answer_statuses)
+        return _ANSWERED if reason is None else Verdict(store=True, answer=False, reason=reason)
+    if envelope.family == "conversation":
         # Status changes drive takeover (a human opened it) and hand-back (pending again).
-        return Verdict(store=True, answer=False, reason="conversation event")
-    return Verdict(store=False, answer=False, reason=f"event {event.event} not handled")
+        return _CONVERSATION
+    return Verdict(store=False, answer=False, reason=f"event {envelope.event} not handled")
 
 
 def why_not_answer(event: MessageEvent, answer_statuses: Collection[str]) -> str | None:
     """None when the bot should answer this message, else the reason it should not."""
-    if event.message_type != "incoming":
-        return f"{event.message_type} message"
-    if event.private:
+    return answer_reason(event.message_type, event.private, event.sender.type, event.conversation.status,
+                         answer_statuses)
+
+
+def answer_reason(message_type: str | None, private: bool, sender_type: str, status: str | None,
+                  answer_statuses: Collection[str]) -> str | None:
+    """The rule of SPEC §6 on the fields it reads: None to answer, else why not."""
+    if message_type != "incoming":
+        return f"{message_type} message"
+    if private:
         return "private note"
-    if event.sender.type != "contact":
-        return f"sender is {event.sender.type}"
-    status = event.conversation.status
+    if sender_type != "contact":
+        return f"sender is {sender_type}"
     if status not in answer_statuses:
         return f"conversation is {status or 'of unknown status'}"
     return None
+
+
+def _envelope(event: Event) -> Envelope:
+    if isinstance(event, MessageEvent):
+        return Envelope(event.event, "message", event.account_id, event.conversation_id, event.message_id,
+                        event.message_type, event.private, event.sender.type, event.conversation.status)
+    if isinstance(event, ConversationEvent):
+        return Envelope(event.event, "conversation", event.account_id, event.conversation_id,
+                        status=event.conversation.status)
+    return Envelope(event.event, "other", event.account_id)
 
 
 def next_handler(

@@ -53,21 +53,25 @@ class WebhookVerifier:
             raise ValueError("an empty webhook token is not a token")
         if not secrets and token is None and not allow_unauthenticated:
             raise ValueError("no webhook authentication configured")
-        self._secrets = tuple(s.encode() for s in secrets)
+        # The keyed HMAC state of each secret, built once: a request copies it instead of
+        # re-deriving the key pads.
+        self._keyed = tuple(hmac.new(s.encode(), digestmod=hashlib.sha256) for s in secrets)
         self._token = token.encode() if token is not None else None
         self._tolerance = tolerance_s
         self._clock = clock
 
     @property
     def mechanisms(self) -> tuple[str, ...]:
-        return (("signature",) if self._secrets else ()) + (("token",) if self._token else ())
+        return (("signature",) if self._keyed else ()) + (("token",) if self._token else ())
 
     def verify(self, body: bytes, headers: Mapping[str, str], query_token: str | None = None) -> None:
         """Raise VerificationError unless every configured mechanism passes.
 
-        `headers` must be case-insensitive or lower-cased (Sanic's are case-insensitive).
+        `headers` must be case-insensitive or lower-cased (Sanic's are case-insensitive). Values
+        may hold any byte a client sent (Sanic decodes them with surrogateescape): a credential
+        that is not what we expect is refused like any wrong one, never an error of ours.
         """
-        if self._secrets:
+        if self._keyed:
             self._verify_signature(body, headers)
         if self._token is not None:
             self._verify_token(headers, query_token)
@@ -77,24 +81,27 @@ class WebhookVerifier:
         timestamp = headers.get(TIMESTAMP_HEADER)
         if not signature or not timestamp:
             raise VerificationError("signature or timestamp header missing")
-        try:
-            sent_at = int(timestamp.strip())
-        except ValueError:
-            raise VerificationError("timestamp is not an integer") from None
-        skew = self._clock() - sent_at
+        timestamp = timestamp.strip()
+        # ASCII digits only: int() also reads other scripts' digits, and 20 digits is past any epoch.
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 20):
+            raise VerificationError("timestamp is not an integer")
+        skew = self._clock() - int(timestamp)
         if skew > self._tolerance:
             raise VerificationError("timestamp too old")
         if skew < -self._tolerance:
             raise VerificationError("timestamp in the future")
         scheme, _, digest = signature.strip().partition("=")
-        if scheme != "sha256" or not digest:
+        if scheme != "sha256" or not digest or not digest.isascii():
             raise VerificationError("signature is not sha256=<hex>")
-        message = f"{timestamp.strip()}.".encode() + body
-        expected = [hmac.new(s, message, hashlib.sha256).hexdigest().encode() for s in self._secrets]
+        presented = digest.encode("ascii")
+        prefix = timestamp.encode("ascii") + b"."
         # Compare against every secret (no early exit) so timing does not tell which one matched.
         matched = False
-        for candidate in expected:
-            matched |= hmac.compare_digest(candidate, digest.encode())
+        for keyed in self._keyed:
+            mac = keyed.copy()
+            mac.update(prefix)
+            mac.update(body)
+            matched |= hmac.compare_digest(mac.hexdigest().encode("ascii"), presented)
         if not matched:
             raise VerificationError("signature mismatch")
 
@@ -112,6 +119,15 @@ class WebhookVerifier:
             raise VerificationError("token missing")
         matched = False
         for candidate in presented:
-            matched |= hmac.compare_digest(candidate.encode(), self._token)
+            matched |= hmac.compare_digest(_raw_bytes(candidate), self._token)
         if not matched:
             raise VerificationError("token mismatch")
+
+
+def _raw_bytes(value: str) -> bytes:
+    """The bytes the client sent: header text decoded with surrogateescape encodes back exactly;
+    anything that cannot be encoded cannot be our token either."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return b""

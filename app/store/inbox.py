@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from loguru import logger
 
@@ -50,8 +50,10 @@ INBOX_MIGRATIONS: Sequence[str] = (
 QUEUED, DUPLICATE = "queued", "duplicate"
 
 
-@dataclass(frozen=True)
-class NewEvent:
+class NewEvent(NamedTuple):
+    """One webhook to store. A tuple whose fields are in `_INSERT`'s column order, so a batch is
+    bound as it is, with no per-row conversion (the door builds one per request)."""
+
     kind: str
     payload: str  # the raw body as received (UTF-8 JSON text)
     received_at: float
@@ -65,8 +67,8 @@ class NewEvent:
 
 
 _INSERT = (
-    "INSERT OR IGNORE INTO events (delivery_id, dedup_key, account_id, conversation_id, message_id,"
-    " kind, answerable, reason, payload, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO events (kind, payload, received_at, answerable, reason, delivery_id, dedup_key,"
+    " account_id, conversation_id, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -77,33 +79,31 @@ def open_inbox(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connect
 
 
 def insert_batch(conn: sqlite3.Connection, events: Sequence[NewEvent]) -> list[str]:
-    """Insert in one transaction; QUEUED or DUPLICATE per event. Raises sqlite3.Error on failure."""
-    results: list[str] = []
+    """Insert in one transaction; QUEUED or DUPLICATE per event. Raises sqlite3.Error on failure.
+
+    The common batch holds no duplicate: one executemany, and the change count says so. When it
+    does not add up, the transaction is redone row by row to learn which rows were duplicates.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for e in events:
-            cursor = conn.execute(
-                _INSERT,
-                (
-                    e.delivery_id,
-                    e.dedup_key,
-                    e.account_id,
-                    e.conversation_id,
-                    e.message_id,
-                    e.kind,
-                    int(e.answerable),
-                    e.reason,
-                    e.payload,
-                    e.received_at,
-                ),
-            )
-            results.append(QUEUED if cursor.rowcount == 1 else DUPLICATE)
+        before = conn.total_changes
+        conn.executemany(_INSERT, events)
+        if conn.total_changes - before == len(events):
+            conn.execute("COMMIT")
+            return [QUEUED] * len(events)
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")
+        results = [QUEUED if conn.execute(_INSERT, e).rowcount == 1 else DUPLICATE for e in events]
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     return results
+
+
+def _store_error(exc: Exception) -> StoreError:
+    return StoreError(f"inbox write failed: {type(exc).__name__}: {exc}")
 
 
 class GroupCommitWriter:
@@ -131,6 +131,10 @@ class GroupCommitWriter:
         self._writes_since_checkpoint = 0
         self.batches = 0
         self.events = 0
+        self.retried_batches = 0  # batches that failed whole and were retried row by row
+        # Called after each commit with the batch and its results (QUEUED/DUPLICATE/StoreError):
+        # the door writes its log lines there, once per batch.
+        self.on_commit: Callable[[list[tuple[NewEvent, asyncio.Future[str]]], list], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -163,23 +167,46 @@ class GroupCommitWriter:
         if not batch or self._conn is None:
             return
         try:
-            results = insert_batch(self._conn, [e for e, _ in batch])
+            results: list[str | StoreError] = list(insert_batch(self._conn, [e for e, _ in batch]))
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
-            error = StoreError(f"inbox write failed: {type(exc).__name__}: {exc}")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
+            if len(batch) == 1:
+                results = [_store_error(exc)]
+            else:
+                # One bad row must not fail the others that shared its transaction: the batch was
+                # rolled back whole, so each row is tried again on its own and only the rows that
+                # fail alone get an error (a full disk fails them all, as it should).
+                self.retried_batches += 1
+                results = [self._insert_one(e) for e, _ in batch]
+                failed = sum(1 for r in results if isinstance(r, StoreError))
+                logger.warning("inbox batch of {} failed ({}: {}); retried row by row: {} stored, {} failed",
+                               len(batch), type(exc).__name__, exc, len(batch) - failed, failed)
         self.batches += 1
-        self.events += len(batch)
+        written = sum(1 for r in results if not isinstance(r, StoreError))
+        self.events += written
+        if self.on_commit is not None:
+            try:
+                self.on_commit(batch, results)
+            except Exception as exc:  # noqa: BLE001 - a hook must never cost a stored event its answer
+                logger.warning("inbox commit hook failed: {}", exc)
         for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(result, StoreError):
+                future.set_exception(result)
+            else:
                 future.set_result(result)
-        self._writes_since_checkpoint += len(batch)
+        self._writes_since_checkpoint += written
         if self._writes_since_checkpoint >= self._checkpoint_every and self._checkpointing is None:
             self._writes_since_checkpoint = 0
             self._checkpointing = asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint)
             self._checkpointing.add_done_callback(self._checkpoint_done)
+
+    def _insert_one(self, event: NewEvent) -> str | StoreError:
+        assert self._conn is not None
+        try:
+            return insert_batch(self._conn, (event,))[0]
+        except Exception as exc:  # noqa: BLE001 - the row's own waiter hears about it
+            return _store_error(exc)
 
     def _checkpoint_done(self, future: asyncio.Future) -> None:
         self._checkpointing = None

@@ -3,6 +3,8 @@ starts and closed after it stops."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import itertools
 
 from loguru import logger
@@ -27,8 +29,9 @@ _RESULT_BY_STATUS = {400: "bad_request", 401: "unauthorized", 413: "too_large", 
 def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     app = Sanic(name or f"chatwootai_{next(_names)}")
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    # Let a little more than the limit through Sanic so our own 413 (JSON, counted) answers it.
-    app.config.REQUEST_MAX_SIZE = settings.webhook_max_body_bytes + 1
+    # /webhook streams its body and enforces WEBHOOK_MAX_BODY_BYTES itself, reading an oversized
+    # body to its end so the client can read its 413; Sanic's own limit only bounds that drain.
+    app.config.REQUEST_MAX_SIZE = max(webhook.DRAIN_MAX_BYTES, settings.webhook_max_body_bytes + 1)
     app.config.KEEP_ALIVE_TIMEOUT = 75  # Chatwoot and proxies reuse connections
     app.config.MOTD = False
 
@@ -41,6 +44,8 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     )
     ctx.metrics = metrics.WebMetrics()
     ctx.writer = GroupCommitWriter(settings.db_path)
+    ctx.writer.on_commit = functools.partial(webhook.log_commit, ctx.metrics)
+    ctx.log_content = logger.level(settings.log_level).no <= logger.level("DEBUG").no
     # Readiness and metrics read on the loop thread; WAL readers never block the writer.
     reader = PerThreadConnection(settings.db_path)
     ctx.read_db = reader.get
@@ -62,10 +67,11 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     async def open_store(app: Sanic) -> None:
         await app.ctx.writer.start()  # opens and migrates the store: no request pays for it
         logger.info(
-            "web listening on {}:{} (auth: {})",
+            "web listening on {}:{} (auth: {}; event loop: {})",
             settings.webhook_host,
             settings.webhook_port,
             ", ".join(app.ctx.verifier.mechanisms) or "NONE",
+            type(asyncio.get_running_loop()).__module__.split(".")[0],  # "uvloop" when Sanic installed it
         )
 
     @app.after_server_stop

@@ -1,9 +1,13 @@
 """Every event shape of CHATWOOT.md parsed from fixture files into typed frozen events."""
 
 import dataclasses
+import json
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.chatwoot.events import (
     ConversationEvent,
@@ -12,8 +16,9 @@ from app.chatwoot.events import (
     OtherEvent,
     WidgetEvent,
     parse_event,
+    read_envelope,
 )
-from tests.support import fixture_event
+from tests.support import FIXTURES, fixture_event
 
 
 def test_message_created_incoming():
@@ -130,3 +135,164 @@ def test_missing_required_fields_name_the_field(mutate, field):
 def test_not_an_object():
     with pytest.raises(EventError):
         parse_event(["event"])  # type: ignore[arg-type]
+
+
+# -- strict types at the door (issue 7): every id a positive JSON integer that fits SQLite ----------
+
+ID_FIELDS = {
+    "id": lambda p, v: p.update(id=v),
+    "account.id": lambda p, v: p["account"].update(id=v),
+    "conversation.id": lambda p, v: p["conversation"].update(id=v),
+    "conversation.inbox_id": lambda p, v: p["conversation"].update(inbox_id=v),
+    "inbox.id": lambda p, v: p["inbox"].update(id=v),
+    "sender.id": lambda p, v: p["sender"].update(id=v),
+    "conversation.meta.assignee.id": lambda p, v: p["conversation"]["meta"].update(assignee={"id": v}),
+    "attachments[0].id": lambda p, v: p.update(attachments=[{"id": v, "file_type": "image"}]),
+}
+BAD_IDS = ["²", "١٢٣", "123", True, False, 1.5, 1.0, 0, -7, 2**63, 2**64, [], {}]
+
+
+@pytest.mark.parametrize("field", list(ID_FIELDS))
+@pytest.mark.parametrize("value", BAD_IDS, ids=repr)
+def test_id_fields_must_be_positive_json_integers_below_2_63(field, value):
+    payload = fixture_event("message_created_incoming")
+    ID_FIELDS[field](payload, value)
+    for read in (read_envelope, parse_event):
+        with pytest.raises(EventError, match=re.escape(f"'{field}'")):
+            read(payload)
+
+
+def test_largest_sqlite_integer_is_a_valid_id():
+    payload = fixture_event("message_created_incoming")
+    payload["id"] = 2**63 - 1
+    assert parse_event(payload).message_id == 2**63 - 1 and read_envelope(payload).message_id == 2**63 - 1
+
+
+@pytest.mark.parametrize("value", [5, 1.5, True, "whatsapp", {"a": 1}, [1], ["ok", None]], ids=repr)
+def test_labels_of_the_wrong_type_are_refused(value):
+    payload = fixture_event("message_created_incoming")
+    payload["conversation"]["labels"] = value
+    with pytest.raises(EventError, match="conversation.labels"):
+        parse_event(payload)
+
+
+@pytest.mark.parametrize("value", [5, 1.5, True, "status", {"status": {}}, [5], [{"status": 5}],
+                                   [{"status": {"previous_value": 3}}]], ids=repr)
+def test_changed_attributes_of_the_wrong_type_are_refused(value):
+    payload = fixture_event("conversation_status_changed")
+    payload["changed_attributes"] = value
+    with pytest.raises(EventError, match="changed_attributes"):
+        parse_event(payload)
+
+
+@pytest.mark.parametrize("value", [False, True, 7, -1, 0.0, "", None, ["incoming"]], ids=repr)
+def test_message_type_that_is_not_a_type_is_refused_never_read_as_incoming(value):
+    # `false` used to be read as 0, that is "incoming", and answered.
+    payload = fixture_event("message_created_incoming")
+    payload["message_type"] = value
+    with pytest.raises(EventError, match="message_type"):
+        parse_event(payload)
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [(("private",), "false"), (("private",), 0), (("content",), 5), (("sender",), "Maria"),
+     (("sender", "type"), 1), (("conversation",), [1]), (("conversation", "status"), True),
+     (("conversation", "meta"), 5), (("conversation", "meta", "assignee"), "x"), (("attachments",), {}),
+     (("attachments",), [5]), (("account",), 1), (("inbox",), "x")],
+    ids=str,
+)
+def test_other_read_fields_of_the_wrong_type_are_refused_by_name(path, value):
+    payload = fixture_event("message_created_incoming")
+    payload.setdefault("attachments", [])
+    target = payload
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(EventError, match=re.escape(path[-1])):
+        read_envelope(payload)
+
+
+def test_null_optional_fields_read_as_absent():
+    payload = fixture_event("message_created_incoming")
+    payload.update(private=None, content=None, sender=None, attachments=None, inbox=None)
+    payload["conversation"].update(labels=None, meta=None, inbox_id=None, status=None)
+    e = parse_event(payload)
+    assert (e.private, e.content, e.sender.type, e.attachments, e.conversation.labels) == (False, "", "unknown", (), ())
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (FIXTURES / "events").glob("*.json")))
+def test_envelope_agrees_with_the_parsed_event_on_every_fixture(name):
+    payload = fixture_event(name)
+    envelope, event = read_envelope(payload), parse_event(payload)
+    assert (envelope.event, envelope.account_id, envelope.conversation_id) == (
+        event.event, event.account_id, event.conversation_id)
+    if isinstance(event, MessageEvent):
+        assert (envelope.message_id, envelope.message_type, envelope.private, envelope.sender_type,
+                envelope.status) == (event.message_id, event.message_type, event.private, event.sender.type,
+                                     event.conversation.status)
+
+
+# -- one definition, two readers: whatever the door accepts, the worker parses --------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**64), max_value=2**64) | st.floats(allow_nan=False)
+    | st.text(max_size=8) | st.sampled_from(["²", "١٢٣", "42", "incoming", "pending", ""]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+FIXTURE_NAMES = sorted(p.stem for p in (FIXTURES / "events").glob("*.json"))
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _paths(child, (*prefix, i))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(FIXTURE_NAMES), pick=st.integers(min_value=0), value=JSON_VALUES)
+def test_door_and_worker_agree_on_every_mutated_field(name, pick, value):
+    payload = fixture_event(name)
+    paths = [p for p in _paths(payload) if p]
+    path = paths[pick % len(paths)]
+    target = payload
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    try:
+        envelope = read_envelope(payload)
+    except EventError:
+        with pytest.raises(EventError):
+            parse_event(payload)
+        return
+    event = parse_event(payload)  # never raises on what the door accepted
+    assert (envelope.account_id, envelope.conversation_id) == (event.account_id, event.conversation_id)
+    for value in (envelope.account_id, envelope.conversation_id, envelope.message_id):
+        assert value is None or (type(value) is int and 0 < value < 2**63)
+
+
+@pytest.mark.parametrize("depth", [65, 999, 1020])
+def test_nesting_deeper_than_any_chatwoot_payload_is_refused(depth):
+    # ~1000 levels pass orjson at the door and then raise RecursionError in the standard json
+    # module (the worker's reader): such a body must be refused, never stored.
+    payload = fixture_event("message_created_incoming")
+    deep: list = []
+    for _ in range(depth - 2):
+        deep = [deep]
+    payload["content_attributes"] = deep
+    raw = json.dumps({**payload, "content_attributes": "DEEP"}).encode().replace(
+        b'"DEEP"', b"[" * (depth - 1) + b"]" * (depth - 1))
+    for read in (lambda: read_envelope(payload), lambda: read_envelope(payload, raw), lambda: parse_event(payload)):
+        with pytest.raises(EventError, match="nested deeper than 64 levels"):
+            read()
+
+
+def test_a_body_with_many_brackets_but_shallow_is_accepted():
+    payload = fixture_event("message_created_incoming")
+    payload["content"] = "[{" * 500
+    assert read_envelope(payload, json.dumps(payload).encode()).message_id == 9001

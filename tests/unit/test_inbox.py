@@ -46,21 +46,51 @@ def test_duplicates_inside_one_batch_and_across_batches(tmp_path):
     assert same_batch == [QUEUED, DUPLICATE] and later == DUPLICATE
 
 
-def test_a_failed_commit_fails_every_waiter_of_its_batch_only(tmp_path):
+def test_a_failing_row_fails_alone_and_its_batch_mates_are_stored(tmp_path):
+    # Issue 7: one bad row used to fail the whole group commit, so legitimate webhooks that shared
+    # its transaction got 500 too. The batch is now retried row by row.
     async def store(w):
         conn = sqlite3.connect(tmp_path / "db")
         conn.execute("CREATE TRIGGER no BEFORE INSERT ON events WHEN NEW.message_id = 13"
                      " BEGIN SELECT RAISE(ABORT, 'disk full'); END")
         conn.commit()
-        results = await asyncio.gather(w.store(event(12)), w.store(event(13)), return_exceptions=True)
-        after = await w.store(event(14))
+        overflow = event(99)._replace(message_id=2**63)  # OverflowError at bind time
+        results = await asyncio.gather(*(w.store(event(n)) for n in range(1, 41)), w.store(overflow),
+                                       return_exceptions=True)
+        after = await w.store(event(50))
         return results, after
 
-    _, (results, after) = run(tmp_path / "db", store)
-    assert all(isinstance(r, StoreError) for r in results)  # one transaction: none half-stored
-    assert after == QUEUED
-    ids = [r[0] for r in sqlite3.connect(tmp_path / "db").execute("SELECT message_id FROM events")]
-    assert ids == [14]
+    writer, (results, after) = run(tmp_path / "db", store)
+    failed = {i + 1 for i, r in enumerate(results) if isinstance(r, StoreError)}
+    assert failed == {13, 41}  # message 13 (the trigger) and the overflowing row, nothing else
+    assert [r for i, r in enumerate(results) if i + 1 not in failed] == [QUEUED] * 39
+    assert after == QUEUED and writer.retried_batches >= 1
+    ids = {r[0] for r in sqlite3.connect(tmp_path / "db").execute("SELECT message_id FROM events")}
+    assert ids == set(range(1, 41)) - {13} | {50}
+
+
+def test_every_row_fails_when_the_store_cannot_write_at_all(tmp_path):
+    async def store(w):
+        conn = sqlite3.connect(tmp_path / "db")
+        conn.execute("CREATE TRIGGER no BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        conn.commit()
+        return await asyncio.gather(*(w.store(event(n)) for n in range(5)), return_exceptions=True)
+
+    _, results = run(tmp_path / "db", store)
+    assert all(isinstance(r, StoreError) and "disk full" in str(r) for r in results)
+    assert sqlite3.connect(tmp_path / "db").execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_commit_hook_sees_each_batch_before_its_waiters_wake(tmp_path):
+    seen = []
+
+    async def store(w):
+        w.on_commit = lambda batch, results: seen.append(([e.message_id for e, f in batch], list(results),
+                                                          [f.done() for e, f in batch]))
+        return await asyncio.gather(*(w.store(event(n)) for n in range(3)))
+
+    run(tmp_path / "db", store)
+    assert seen == [([0, 1, 2], [QUEUED] * 3, [False] * 3)]
 
 
 def test_store_after_stop_raises(tmp_path):

@@ -1,6 +1,8 @@
 """Logging: secrets redacted everywhere, JSON lines, and the file reopened after logrotate moved it."""
 
 import json
+import re
+from urllib.parse import quote, quote_plus
 
 import pytest
 from loguru import logger
@@ -83,3 +85,72 @@ def test_info_line_in_json(settings, tmp_path):
     line = json.loads((tmp_path / "j2.log").read_text())
     assert (line["message"], line["delivery"], line["conversation"], line["level"]) == (
         "webhook duplicate", "d-3", 9, "INFO")
+
+
+# Tokens chosen to contain every character that URL-encoding, JSON or repr() rewrite (issue 7).
+AWKWARD = ["tok+en/with=sign~and%pct", "sp ace+plus/slash==", "quo\"te'back\\slash", "ação-çé+/=", "+/= %+/="]
+
+
+def _forms(secret: str) -> dict[str, str]:
+    quoted = quote(secret, safe="")
+    return {
+        "raw": secret,
+        "quote": quote(secret),
+        "quote safe=''": quoted,
+        "quote_plus": quote_plus(secret),
+        "lower-case hex": re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted),
+        "json": json.dumps(secret)[1:-1],
+        "json ascii": json.dumps(secret, ensure_ascii=True)[1:-1],
+        "repr": repr(secret)[1:-1],
+        "every byte encoded": "".join(f"%{b:02X}" for b in secret.encode()),
+    }
+
+
+@pytest.mark.parametrize("secret", AWKWARD)
+def test_every_encoded_form_of_every_secret_is_redacted(settings, tmp_path, capsys, secret):
+    setup_logging(settings(WEBHOOK_AUTH_TOKEN=secret), component="web", filename="forms.log")
+    forms = _forms(secret)
+    for name, form in forms.items():
+        logger.info("{} uri: 'http://x/webhook?token={}&a=1'", name, form)
+        logs.info_line(f"fast {name}", url=f"/webhook?token={form}")
+    written = (tmp_path / "forms.log").read_text() + capsys.readouterr().out
+    for name, form in forms.items():
+        assert form not in written, f"{name} form of the token reached the log"
+    assert written.count("token=***") == 4 * len(forms)  # file and stdout, loguru and the fast line
+
+
+def test_redactor_leaves_other_text_alone():
+    redact = logs.Redactor(["tok+en/x="])
+    assert redact("a tok en/x= b") == "a tok en/x= b"  # a space is not a '+' in raw text
+    assert redact("a tok%2Ben%2Fx%3D b tok+en/x=") == "a *** b ***"
+
+
+def test_sanic_unhandled_exception_line_is_redacted(settings, tmp_path, capsys):
+    # Sanic logs "Exception occurred while handling uri: '<the url as sent>'" with the traceback:
+    # the real app, a route that fails, a client that sends the token URL-encoded.
+    from app.web.app import create_app
+
+    secret = "tok+en/with=sign~and%pct"
+    cfg = settings(WEBHOOK_AUTH_TOKEN=secret, DATA_DIR=str(tmp_path / "data"))
+    setup_logging(cfg, component="web", filename="sanic.log")
+    app = create_app(cfg)
+
+    @app.post("/boom")
+    async def boom(request):
+        raise RuntimeError(f"failed for {request.url}")
+
+    _, response = _post(app, f"/boom?token={quote_plus(secret)}")
+    assert response.status == 500
+    written = (tmp_path / "sanic.log").read_text() + capsys.readouterr().out
+    assert "Exception occurred while handling uri" in written and "token=***" in written
+    for form in _forms(secret).values():
+        assert form not in written
+
+
+def _post(app, url):
+    import asyncio
+
+    async def go():
+        return await app.asgi_client.post(url)
+
+    return asyncio.run(go())

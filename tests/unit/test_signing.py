@@ -157,3 +157,49 @@ def test_error_text_is_generic_and_never_echoes_the_secret():
         verifier(secrets=["s3cret"], token="tkn").verify(BODY, signed(secret="x"), query_token="tkn")
     assert str(err.value) == "unauthorized"
     assert "s3cret" not in repr(err.value) and "tkn" not in repr(err.value)
+
+
+# Sanic decodes header bytes with surrogateescape: a byte >= 0x80 arrives as a lone surrogate,
+# which used to raise UnicodeEncodeError (a 500 with a traceback) before any credential was checked.
+RAW_BYTE = b"\xff".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("bad", [f"sha256={RAW_BYTE}", "sha256=ab" + RAW_BYTE, "sha256=é" + "0" * 63, RAW_BYTE])
+def test_non_ascii_byte_in_signature_is_refused_not_an_error(bad):
+    headers = signed()
+    headers["x-chatwoot-signature"] = bad
+    with pytest.raises(VerificationError) as err:
+        verifier(secrets=["s3cret"]).verify(BODY, headers)
+    assert err.value.reason in ("signature is not sha256=<hex>", "signature mismatch")
+
+
+@pytest.mark.parametrize("bad", ["١٨٠٠٠٠٠٠٠٠", "１８００００００００", "²", str(NOW) + RAW_BYTE, "9" * 5000, "-5"])
+def test_timestamp_other_than_ascii_digits_is_refused(bad):
+    headers = signed()
+    headers["x-chatwoot-timestamp"] = bad
+    with pytest.raises(VerificationError) as err:
+        verifier(secrets=["s3cret"]).verify(BODY, headers)
+    assert err.value.reason == "timestamp is not an integer"
+
+
+@pytest.mark.parametrize("place", ["authorization", "x-webhook-token", "query"])
+def test_non_ascii_byte_in_a_token_is_refused_not_an_error(place):
+    value = "tkn" + RAW_BYTE
+    headers = {"authorization": f"Bearer {value}"} if place == "authorization" else {place: value}
+    with pytest.raises(VerificationError):
+        verifier(token="tkn").verify(BODY, {} if place == "query" else headers,
+                                     query_token=value if place == "query" else None)
+
+
+def test_utf8_token_sent_as_raw_header_bytes_matches():
+    # "tökén" sent as UTF-8 bytes in a header reaches us surrogate-escaped; it is the same token.
+    as_sanic_sees_it = "tökén".encode().decode("ascii", "surrogateescape")
+    verifier(token="tökén").verify(BODY, {"x-webhook-token": as_sanic_sees_it})
+
+
+def test_rotation_every_secret_is_tried():
+    both = verifier(secrets=["old-secret", "new-secret"])
+    both.verify(BODY, signed(secret="old-secret"))
+    both.verify(BODY, signed(secret="new-secret"))
+    with pytest.raises(VerificationError):
+        both.verify(BODY, signed(secret="other-secret"))
