@@ -35,7 +35,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     from app.worker.dead_letters import dead_letters_command
 
-    return dead_letters_command(settings, args.action, args.id)
+    return dead_letters_command(settings, args.action or "list", getattr(args, "id", None))
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
@@ -50,10 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", help="run the web program (/webhook, /health, /ready, /metrics)")
     sub.add_parser("worker", help="run the worker: drain the inbox, answer, hand off")
-    dl = sub.add_parser("dead-letters", help="list or replay Chatwoot requests that failed for good")
-    dl.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
-    dl.add_argument("id", nargs="?", type=int, help="the dead letter to replay")
+    dl = sub.add_parser("dead-letters", help="list, replay or drop what failed for good (default: list)",
+                        description="Chatwoot requests that failed for good, and events whose conversation's turn"
+                        " kept failing. Reads the store: no webhook credentials needed.")
+    dl_sub = dl.add_subparsers(dest="action", metavar="ACTION")
+    dl_sub.add_parser("list", help="show every dead letter", description="Show every dead letter.")
+    replay = dl_sub.add_parser("replay", help="send a request again, or put an event back in the queue",
+                               description="Send a dead request to Chatwoot again, or put a dead event back in"
+                               " the worker's queue.")
+    replay.add_argument("id", type=int, metavar="ID", help="the dead letter's ID (see `dead-letters list`)")
+    drop = dl_sub.add_parser("drop", help="discard a dead letter once handled",
+                             description="Discard a dead letter (handled, or nothing to do).")
+    drop.add_argument("id", type=int, metavar="ID", help="the dead letter's ID (see `dead-letters list`)")
     return parser
+
+
+# Commands that only read or mend the store: they run without the webhook's credentials.
+STORE_COMMANDS = frozenset({"dead-letters"})
 
 
 def check_directories(settings: Settings) -> None:
@@ -72,7 +85,7 @@ def check_directories(settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(require_webhook_auth=args.command not in STORE_COMMANDS)
         check_directories(settings)
     except ConfigError as exc:
         print(f"chatwootai: configuration error: {exc}", file=sys.stderr)

@@ -90,15 +90,18 @@ class Settings:
     log_format: str = "text"
     log_rotate_size: str = "10M"
     log_rotate_keep: int = 7
+    retention_days: int = 30
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
-        """Build from `env` (default: `.env` merged under `os.environ`) and validate."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: Path | None = None,
+                 require_webhook_auth: bool = True) -> Settings:
+        """Build from `env` (default: `.env` merged under `os.environ`) and validate.
+        `require_webhook_auth=False` for commands that never receive a webhook (dead-letters)."""
         if env is None:
             merged = dict(read_dotenv(dotenv or Path(".env")))
             merged.update(os.environ)
             env = merged
-        return cls(**_parse(_Reader(env)))
+        return cls(**_parse(_Reader(env), require_webhook_auth))
 
     @property
     def db_path(self) -> Path:
@@ -233,7 +236,7 @@ class _Reader:
         return value.rstrip("/")
 
 
-def _parse(r: _Reader) -> dict[str, object]:
+def _parse(r: _Reader, require_webhook_auth: bool = True) -> dict[str, object]:
     s: dict[str, object] = {}
     s["webhook_host"] = r.str("WEBHOOK_HOST", "0.0.0.0")  # noqa: S104
     s["webhook_port"] = r.int("WEBHOOK_PORT", 8001, minimum=1, maximum=65535)
@@ -244,7 +247,8 @@ def _parse(r: _Reader) -> dict[str, object]:
     s["webhook_max_body_bytes"] = r.int("WEBHOOK_MAX_BODY_BYTES", 1_048_576, minimum=1024)
     s["webhook_allow_unauthenticated"] = r.bool("WEBHOOK_ALLOW_UNAUTHENTICATED", False)
     if (
-        not s["webhook_auth_token"]
+        require_webhook_auth
+        and not s["webhook_auth_token"]
         and not s["chatwoot_webhook_secrets"]
         and not s["webhook_allow_unauthenticated"]
     ):
@@ -322,6 +326,7 @@ def _parse(r: _Reader) -> dict[str, object]:
         raise ConfigError(f"LOG_ROTATE_SIZE: expected a size like 10M, 500k or 1G, got {size!r}")
     s["log_rotate_size"] = size.strip()
     s["log_rotate_keep"] = r.int("LOG_ROTATE_KEEP", 7, minimum=1, maximum=1000)
+    s["retention_days"] = r.int("RETENTION_DAYS", 30, minimum=0, maximum=36500)
     return s
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,7 @@ class GroupCommitWriter:
     """
 
     def __init__(self, path: Path, *, synchronous: str = "NORMAL", max_batch: int = 512,
-                 checkpoint_every: int = 4000):
+                 checkpoint_every: int = 4000, on_commit: Callable[[], None] | None = None):
         self._path = path
         self._synchronous = synchronous
         self._max_batch = max_batch
@@ -131,6 +132,12 @@ class GroupCommitWriter:
         self._writes_since_checkpoint = 0
         self.batches = 0
         self.events = 0
+        # /ready: the last commit that failed because the store could not write, and the last
+        # one that worked. A row the store refuses (a bad value) is not a store failure.
+        self.write_failed_at: float | None = None
+        self.write_error: str | None = None
+        self.write_ok_at: float | None = None
+        self._on_commit = on_commit  # wakes the worker
 
     @property
     def running(self) -> bool:
@@ -165,6 +172,8 @@ class GroupCommitWriter:
         try:
             results = insert_batch(self._conn, [e for e, _ in batch])
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
+            if isinstance(exc, sqlite3.OperationalError):
+                self.write_failed_at, self.write_error = time.time(), str(exc)
             error = StoreError(f"inbox write failed: {type(exc).__name__}: {exc}")
             for _, future in batch:
                 if not future.done():
@@ -172,6 +181,9 @@ class GroupCommitWriter:
             return
         self.batches += 1
         self.events += len(batch)
+        self.write_ok_at = time.time()
+        if self._on_commit is not None:
+            self._on_commit()
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
@@ -195,6 +207,35 @@ class GroupCommitWriter:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()
+
+    @property
+    def cannot_write(self) -> bool:
+        """The last store failure is newer than the last successful commit."""
+        return self.write_failed_at is not None and (self.write_ok_at or 0.0) < self.write_failed_at
+
+    def probe(self) -> bool:
+        """While the last commit failed: one write transaction the size of a webhook, rolled into
+        nothing (insert, delete, commit). True when the store writes again."""
+        if self._conn is None:
+            return False
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO events (kind, answerable, payload, received_at, state)"
+                    " VALUES ('probe', 0, ?, 0, 'probe')", ("x" * 4096,))
+                conn.execute("DELETE FROM events WHERE id = ?", (cursor.lastrowid,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            self.write_failed_at, self.write_error = time.time(), str(exc)
+            return False
+        self.write_ok_at = time.time()
+        return True
 
     async def stop(self) -> None:
         """Write what is waiting, checkpoint, close."""

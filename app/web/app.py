@@ -17,6 +17,7 @@ from app.errors import HTTPError
 from app.settings import Settings
 from app.store.db import PerThreadConnection
 from app.store.inbox import GroupCommitWriter
+from app.store.wake import WakeSender
 from app.web import health, metrics, webhook
 
 _names = itertools.count()
@@ -40,7 +41,8 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
         allow_unauthenticated=settings.webhook_allow_unauthenticated,
     )
     ctx.metrics = metrics.WebMetrics()
-    ctx.writer = GroupCommitWriter(settings.db_path)
+    ctx.waker = WakeSender(settings.db_path)  # an idle worker sleeps until the web stores something
+    ctx.writer = GroupCommitWriter(settings.db_path, on_commit=ctx.waker.wake)
     # Readiness and metrics read on the loop thread; WAL readers never block the writer.
     reader = PerThreadConnection(settings.db_path)
     ctx.read_db = reader.get
@@ -70,6 +72,7 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     @app.after_server_stop
     async def close_store(app: Sanic) -> None:
         await app.ctx.writer.stop()
+        app.ctx.waker.close()
         reader.close()
         logger.info("web stopped")
 
