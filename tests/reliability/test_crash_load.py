@@ -84,7 +84,9 @@ def chaos(app, chatwoot, sender: Sender, kills: list[str], rng: random.Random) -
     """Two web kills and two worker kills at random points of the load; the second worker kill
     while a reply POST is held in flight by the fake."""
     plan = ["web", "worker", "web", "worker-in-flight"]
-    thresholds = sorted(rng.sample(range(80, CONVERSATIONS * PER_CONVERSATION - 150), len(plan)))
+    # One kill in each quarter of the load, at a random point of it.
+    span = (CONVERSATIONS * PER_CONVERSATION - 150 - 80) // len(plan)
+    thresholds = [80 + i * span + rng.randrange(span) for i in range(len(plan))]
     for what, threshold in zip(plan, thresholds, strict=True):
         while sender.sent < threshold:
             time.sleep(0.01)
