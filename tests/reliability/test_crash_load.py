@@ -22,9 +22,10 @@ import uuid
 from collections import defaultdict
 
 import httpx
+import pytest
 
 from tests.fakes.chatwoot import Fault
-from tests.reliability.conftest import summary
+from tests.reliability.harness import appliances, chatwoot_fake, summary
 from tests.support import TOKEN, fixture_event, signed_headers
 
 CONVERSATIONS, PER_CONVERSATION, SENDERS = 100, 10, 10
@@ -32,6 +33,16 @@ QUESTIONS = ["vocês aceitam pix?", "qual o horário de funcionamento?", "quanto
              "qual o endereço da loja?", "vocês fazem entrega?"]
 RETRY_DELAYS = (0.5, 1.5, 3.0)  # three re-sends, spaced as a restart takes a second or two
 SEED = 11
+
+
+@pytest.fixture
+def chatwoot():
+    yield from chatwoot_fake()
+
+
+@pytest.fixture
+def appliance(tmp_path, chatwoot):
+    yield from appliances(tmp_path, chatwoot)
 
 
 class Sender:

@@ -17,10 +17,20 @@ import httpx
 import pytest
 
 from tests.integration.conftest import _message_ids
-from tests.reliability.conftest import summary
+from tests.reliability.harness import appliances, chatwoot_fake, summary
 from tests.support import TOKEN, fixture_event, signed_headers
 
 BEFORE, DURING = 10, 60
+
+
+@pytest.fixture
+def chatwoot():
+    yield from chatwoot_fake()
+
+
+@pytest.fixture
+def appliance(tmp_path, chatwoot):
+    yield from appliances(tmp_path, chatwoot)
 
 
 @pytest.fixture
