@@ -1,4 +1,4 @@
-"""Settings.from_env(): the only reader of the environment (SPEC §4).
+"""Settings.from_env(): the only reader of the environment (docs/configuration.md).
 
 A `.env` file in the working directory is read when present (the process environment wins);
 every secret may also be given as `NAME_FILE` pointing to a file. A bad value raises
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app import timespec
 from app.errors import ConfigError
 
 EXAMPLE_KNOWLEDGE_DIR = Path(__file__).parent / "example"
@@ -29,8 +30,6 @@ SECRETS = (
 )
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)\s*$")
-_SPAN = re.compile(r"^\d{2}:\d{2}-\d{2}:\d{2}$")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -94,15 +93,13 @@ class Settings:
     retention_days: int = 30
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: Path | None = None,
-                 require_webhook_auth: bool = True) -> Settings:
-        """Build from `env` (default: `.env` merged under `os.environ`) and validate.
-        `require_webhook_auth=False` for commands that never receive a webhook (dead-letters)."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
+        """Build from `env` (default: `.env` merged under `os.environ`) and validate."""
         if env is None:
             merged = dict(read_dotenv(dotenv or Path(".env")))
             merged.update(os.environ)
             env = merged
-        return cls(**_parse(_Reader(env), require_webhook_auth))
+        return cls(**_parse(_Reader(env)))
 
     @property
     def db_path(self) -> Path:
@@ -237,7 +234,7 @@ class _Reader:
         return value.rstrip("/")
 
 
-def _parse(r: _Reader, require_webhook_auth: bool = True) -> dict[str, object]:
+def _parse(r: _Reader) -> dict[str, object]:
     s: dict[str, object] = {}
     s["webhook_host"] = r.str("WEBHOOK_HOST", "0.0.0.0")  # noqa: S104
     s["webhook_port"] = r.int("WEBHOOK_PORT", 8001, minimum=1, maximum=65535)
@@ -248,8 +245,7 @@ def _parse(r: _Reader, require_webhook_auth: bool = True) -> dict[str, object]:
     s["webhook_max_body_bytes"] = r.int("WEBHOOK_MAX_BODY_BYTES", 1_048_576, minimum=1024)
     s["webhook_allow_unauthenticated"] = r.bool("WEBHOOK_ALLOW_UNAUTHENTICATED", False)
     if (
-        require_webhook_auth
-        and not s["webhook_auth_token"]
+        not s["webhook_auth_token"]
         and not s["chatwoot_webhook_secrets"]
         and not s["webhook_allow_unauthenticated"]
     ):
@@ -334,29 +330,11 @@ def _parse(r: _Reader, require_webhook_auth: bool = True) -> dict[str, object]:
 
 
 def parse_business_hours(raw: str | None) -> dict[str, tuple[str, ...]] | None:
-    """`mon-fri 09:00-18:00; sat 09:00-13:00` → {"mon": ("09:00-18:00",), ...}."""
+    """`mon-fri 09:00-18:00; sat 09:00-13:00` (or `seg a sex 9h-18h; sáb 9h-13h`) →
+    {"mon": ("09:00-18:00",), ...}; weekdays and spans as `app.timespec` reads them everywhere."""
     if raw is None:
         return None
-    hours: dict[str, tuple[str, ...]] = {}
-    for part in raw.split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        days, _, spans = part.partition(" ")
-        span_list = tuple(s.strip() for s in spans.split(",") if s.strip())
-        if not span_list or not all(_SPAN.match(s) for s in span_list):
-            raise ConfigError(f"BUSINESS_HOURS: expected 'mon-fri 09:00-18:00; sat 09:00-13:00', got {part!r}")
-        for day in _expand_days(days.lower()):
-            hours[day] = hours.get(day, ()) + span_list
-    return hours
-
-
-def _expand_days(days: str) -> list[str]:
-    out: list[str] = []
-    for chunk in days.split(","):
-        start, _, end = chunk.partition("-")
-        if start not in WEEKDAYS or (end and end not in WEEKDAYS):
-            raise ConfigError(f"BUSINESS_HOURS: unknown weekday in {days!r} (use mon..sun)")
-        i, j = WEEKDAYS.index(start), WEEKDAYS.index(end or start)
-        out.extend(WEEKDAYS[i : j + 1] if i <= j else WEEKDAYS[i:] + WEEKDAYS[: j + 1])
-    return out
+    try:
+        return timespec.week_text(raw)
+    except timespec.TimeSpecError as exc:
+        raise ConfigError(f"BUSINESS_HOURS: {exc} (expected e.g. 'mon-fri 09:00-18:00; sat 09:00-13:00')") from None

@@ -43,6 +43,7 @@ from app.worker.turn import ConversationWorker
 IDLE_POLL_S = 1.0  # the fallback when no wake-up arrives; also how often timers are re-read
 MAX_BURST_WINDOWS = 4  # a burst is answered at the latest 4 coalescing windows after it began
 DRAIN_TIMEOUT_S = 25.0  # supervisord's stopwaitsecs must be longer
+KNOWLEDGE_CHECK_S = 2.0  # how soon an edited knowledge file is loaded (or its error shown in /ready)
 
 
 def open_worker_store(path) -> sqlite3.Connection:
@@ -118,6 +119,7 @@ class Worker:
         beat = asyncio.create_task(self._beat(conn))
         retention = Retention(settings.db_path, settings.retention_days)
         pruning = asyncio.create_task(retention.run())
+        watch = asyncio.create_task(self._watch_knowledge())
         logger.info(
             "worker {} started: concurrency {}, coalescing {} ms, Chatwoot {}, LLM {}, retention {} days, wake-ups {}",
             self.id,
@@ -153,6 +155,7 @@ class Worker:
             retention.stop()
             await self._drain()
             beat.cancel()
+            watch.cancel()
             pruning.cancel()
             if listener is not None:
                 listener.close()
@@ -289,6 +292,15 @@ class Worker:
             if self._beat_error is not None:
                 logger.info("heartbeat recorded again (it had failed: {})", self._beat_error)
                 self._beat_error = None
+
+    async def _watch_knowledge(self) -> None:
+        refresh = getattr(self._hub, "refresh_knowledge", None)
+        while refresh is not None:
+            await asyncio.sleep(KNOWLEDGE_CHECK_S)
+            try:
+                await asyncio.to_thread(refresh)
+            except Exception as exc:  # noqa: BLE001 - a watcher must outlive one bad look
+                logger.warning("knowledge check failed: {}", exc)
 
     async def _drain(self) -> None:
         if not self._in_flight:
