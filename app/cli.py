@@ -165,13 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     dl_sub = dl.add_subparsers(dest="action", metavar="ACTION")
-    dl_sub.add_parser("list", help="show every dead letter", description="Show every dead letter.")
+    dl_sub.add_parser("list", help="show every dead letter", description="Show every dead letter.",
+                      epilog=_examples("chatwootai dead-letters list"), formatter_class=raw)
     replay = dl_sub.add_parser("replay", help="send a request again, or put an event back in the queue",
                                description="Send a dead request to Chatwoot again, or put a dead event back in"
-                               " the worker's queue.")
+                               " the worker's queue.",
+                               epilog=_examples("chatwootai dead-letters replay 12"), formatter_class=raw)
     replay.add_argument("id", type=int, metavar="ID", help="the dead letter's ID (see `dead-letters list`)")
     drop = dl_sub.add_parser("drop", help="discard a dead letter once handled",
-                             description="Discard a dead letter (handled, or nothing to do).")
+                             description="Discard a dead letter (handled, or nothing to do).",
+                             epilog=_examples("chatwootai dead-letters drop 12"), formatter_class=raw)
     drop.add_argument("id", type=int, metavar="ID", help="the dead letter's ID (see `dead-letters list`)")
     from app.register import DEFAULT_INTERVAL_S, DEFAULT_TIMEOUT_S, INTERVAL_BOUNDS, TIMEOUT_BOUNDS
 
