@@ -38,7 +38,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     from app.worker.dead_letters import dead_letters_command
 
-    return dead_letters_command(settings, args.action, args.id)
+    return dead_letters_command(settings, args.action or "list", getattr(args, "id", None))
 
 
 def _logs(settings: Settings, args: argparse.Namespace) -> int:
@@ -124,9 +124,9 @@ STANDALONE: dict[str, Callable[[argparse.Namespace], int]] = {
     "doctor": _doctor,
     "demo": _demo,
 }
-# Commands that only read files: they run without the webhook credentials the programs need
-# and without writing to DATA_DIR or LOG_DIR.
-LOCAL_COMMANDS = {"knowledge"}
+# Commands that only read files (dead-letters: the store, which drop and replay also mend): they
+# run without the webhook credentials the programs need and without probing DATA_DIR or LOG_DIR.
+LOCAL_COMMANDS = {"knowledge", "dead-letters"}
 
 
 def _version() -> str:
@@ -188,12 +188,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dir", nargs="?", metavar="DIR", help="the directory (default: KNOWLEDGE_DIR)")
     dl = sub.add_parser(
         "dead-letters",
-        help="list or replay Chatwoot requests that failed for good",
-        epilog=_examples("chatwootai dead-letters list", "chatwootai dead-letters replay 12"),
+        help="list, replay or drop what failed for good (default: list)",
+        description="Chatwoot requests that failed for good, and events whose conversation's turn kept"
+        " failing. Reads the store: no webhook credentials needed.",
+        epilog=_examples("chatwootai dead-letters list", "chatwootai dead-letters replay 12",
+                         "chatwootai dead-letters drop 12"),
         formatter_class=raw,
     )
-    dl.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
-    dl.add_argument("id", nargs="?", type=int, help="the dead letter to replay")
+    dl_sub = dl.add_subparsers(dest="action", metavar="ACTION")
+    dl_sub.add_parser("list", help="show every dead letter", description="Show every dead letter.",
+                      epilog=_examples("chatwootai dead-letters list"), formatter_class=raw)
+    replay = dl_sub.add_parser("replay", help="send a request again, or put an event back in the queue",
+                               description="Send a dead request to Chatwoot again, or put a dead event back in"
+                               " the worker's queue.",
+                               epilog=_examples("chatwootai dead-letters replay 12"), formatter_class=raw)
+    replay.add_argument("id", type=int, metavar="ID", help="the dead letter's ID (see `dead-letters list`)")
+    drop = dl_sub.add_parser("drop", help="discard a dead letter once handled",
+                             description="Discard a dead letter (handled, or nothing to do).",
+                             epilog=_examples("chatwootai dead-letters drop 12"), formatter_class=raw)
+    drop.add_argument("id", type=int, metavar="ID", help="the dead letter's ID (see `dead-letters list`)")
     from app.register import DEFAULT_INTERVAL_S, DEFAULT_TIMEOUT_S, INTERVAL_BOUNDS, TIMEOUT_BOUNDS
 
     reg = sub.add_parser(

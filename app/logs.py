@@ -311,7 +311,9 @@ class _ReopeningFile:
         self._open()
 
     def _open(self) -> None:
-        self._handle = self._path.open("a", encoding="utf-8", buffering=1)
+        # Owner-only: lines carry customer ids and, at DEBUG, message text.
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._handle = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
         self._ino = os.fstat(self._handle.fileno()).st_ino
         self._checked = time.monotonic()
 

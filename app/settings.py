@@ -91,6 +91,7 @@ class Settings:
     log_format: str = "text"
     log_rotate_size: str = "10M"
     log_rotate_keep: int = 7
+    retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
@@ -325,6 +326,7 @@ def _parse(r: _Reader) -> dict[str, object]:
         raise ConfigError(f"LOG_ROTATE_SIZE: expected a size like 10M, 500k or 1G, got {size!r}")
     s["log_rotate_size"] = size.strip()
     s["log_rotate_keep"] = r.int("LOG_ROTATE_KEEP", 7, minimum=1, maximum=1000)
+    s["retention_days"] = r.int("RETENTION_DAYS", 30, minimum=0, maximum=36500)
     return s
 
 

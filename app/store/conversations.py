@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from app.store.db import rollback
+
 WORKER_MIGRATIONS: Sequence[str] = (
     """
     CREATE TABLE conversations (
@@ -88,6 +90,40 @@ WORKER_MIGRATIONS: Sequence[str] = (
         in_flight   INTEGER NOT NULL DEFAULT 0
     );
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL DEFAULT 0);
+    """,
+    # Conversations whose turn keeps failing, and what the worker was doing when it last beat.
+    # Dead letters also hold events no turn could work (poison events): outbox_id becomes optional,
+    # which SQLite can only do by rebuilding the table.
+    """
+    ALTER TABLE conversations ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN last_error TEXT;
+    ALTER TABLE conversations ADD COLUMN retry_at REAL;
+    ALTER TABLE heartbeats ADD COLUMN progress_at REAL;
+    CREATE TABLE dead_letters_v2 (
+        id              INTEGER PRIMARY KEY,
+        outbox_id       INTEGER REFERENCES outbox (id),
+        event_id        INTEGER,
+        account_id      INTEGER NOT NULL,
+        conversation_id INTEGER NOT NULL,
+        purpose         TEXT NOT NULL,   -- the request's purpose, or 'event' for a poison event
+        method          TEXT,
+        path            TEXT,
+        body            TEXT,
+        status          INTEGER,
+        error           TEXT NOT NULL,
+        created_at      REAL NOT NULL,
+        replayed_at     REAL,
+        replay_result   TEXT
+    );
+    INSERT INTO dead_letters_v2 (id, outbox_id, account_id, conversation_id, purpose, method, path, body, status,
+        error, created_at, replayed_at, replay_result)
+        SELECT id, outbox_id, account_id, conversation_id, purpose, method, path, body, status, error, created_at,
+        replayed_at, replay_result FROM dead_letters;
+    DROP TABLE dead_letters;
+    ALTER TABLE dead_letters_v2 RENAME TO dead_letters;
+    CREATE INDEX dead_letters_outbox ON dead_letters (outbox_id) WHERE outbox_id IS NOT NULL;
+    CREATE INDEX dead_letters_event ON dead_letters (event_id) WHERE event_id IS NOT NULL;
+    CREATE INDEX outbox_turn ON outbox (turn_id);
     """,
 )
 
@@ -167,26 +203,58 @@ def release(conn: sqlite3.Connection, account_id: int, conversation_id: int, own
     )
 
 
-def heartbeat(conn: sqlite3.Connection, owner: str, pid: int, started_at: float, in_flight: int) -> None:
+def heartbeat(conn: sqlite3.Connection, owner: str, pid: int, started_at: float, in_flight: int,
+              progress_at: float | None = None) -> None:
+    """Renew this worker's leases. `progress_at`: when it last finished a conversation or had
+    nothing it could take; /ready reads it to tell a stalled worker from a busy one."""
     now = time.time()
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
-            "INSERT INTO heartbeats (worker, pid, started_at, beat_at, in_flight) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(worker) DO UPDATE SET beat_at = excluded.beat_at, in_flight = excluded.in_flight",
-            (owner, pid, started_at, now, in_flight),
+            "INSERT INTO heartbeats (worker, pid, started_at, beat_at, in_flight, progress_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(worker) DO UPDATE SET beat_at = excluded.beat_at,"
+            " in_flight = excluded.in_flight, progress_at = excluded.progress_at",
+            (owner, pid, started_at, now, in_flight, now if progress_at is None else progress_at),
         )
         conn.execute("UPDATE conversations SET lease_expires = ? WHERE lease_owner = ?", (now + LEASE_S, owner))
         conn.execute("DELETE FROM heartbeats WHERE beat_at < ?", (now - 3600,))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
+
 
 
 def stop_beating(conn: sqlite3.Connection, owner: str) -> None:
     conn.execute("DELETE FROM heartbeats WHERE worker = ?", (owner,))
     conn.execute("UPDATE conversations SET lease_owner = NULL, lease_expires = NULL WHERE lease_owner = ?", (owner,))
+
+
+def record_failure(conn: sqlite3.Connection, account_id: int, conversation_id: int, failures: int,
+                   error: str, retry_at: float | None) -> None:
+    """What /ready and /metrics show about a conversation whose turn keeps failing."""
+    ensure(conn, account_id, conversation_id)
+    conn.execute(
+        "UPDATE conversations SET failures = ?, last_error = ?, retry_at = ?"
+        " WHERE account_id = ? AND conversation_id = ?",
+        (failures, error, retry_at, account_id, conversation_id),
+    )
+
+
+def clear_failure(conn: sqlite3.Connection, account_id: int, conversation_id: int) -> None:
+    conn.execute(
+        "UPDATE conversations SET failures = 0, last_error = NULL, retry_at = NULL"
+        " WHERE account_id = ? AND conversation_id = ? AND failures > 0",
+        (account_id, conversation_id),
+    )
+
+
+def failing(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Conversations whose last turn failed, with the error and the next attempt."""
+    return conn.execute(
+        "SELECT account_id, conversation_id, failures, last_error, retry_at FROM conversations WHERE failures > 0"
+        " ORDER BY account_id, conversation_id"
+    ).fetchall()
 
 
 def latest_heartbeat(conn: sqlite3.Connection) -> sqlite3.Row | None:

@@ -8,6 +8,7 @@ Connections are autocommit (isolation_level=None): a module that needs a transac
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -25,6 +26,7 @@ def connect(path: Path | str, *, check_same_thread: bool = True) -> sqlite3.Conn
     """Open the store: WAL journal, NORMAL sync (durable across process crashes), 5 s busy wait."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    make_private(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=5.0, check_same_thread=check_same_thread)
     conn.row_factory = sqlite3.Row
     _use_wal(conn)
@@ -34,6 +36,23 @@ def connect(path: Path | str, *, check_same_thread: bool = True) -> sqlite3.Conn
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def make_private(path: Path) -> None:
+    """The store holds customers' messages: owner-only (0600). Created here before SQLite opens it,
+    because SQLite gives the -wal and -shm files the database file's mode; an older, wider file
+    is narrowed."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except OSError:
+            continue  # gone meanwhile, or not ours to change: SQLite still opens it
 
 
 def _use_wal(conn: sqlite3.Connection, *, wait_s: float = 10.0) -> None:
@@ -75,9 +94,17 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
         )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return len(migrations)
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open. SQLite rolls back by itself on some errors
+    (a full disk at COMMIT): a blind ROLLBACK would then raise "no transaction is active" and
+    hide the error that matters ("database or disk is full")."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _split_statements(script: str) -> list[str]:

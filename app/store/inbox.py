@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -118,7 +119,7 @@ class GroupCommitWriter:
     """
 
     def __init__(self, path: Path, *, synchronous: str = "NORMAL", max_batch: int = 512,
-                 checkpoint_every: int = 4000):
+                 checkpoint_every: int = 4000, on_stored: Callable[[], None] | None = None):
         self._path = path
         self._synchronous = synchronous
         self._max_batch = max_batch
@@ -135,6 +136,13 @@ class GroupCommitWriter:
         # Called after each commit with the batch and its results (QUEUED/DUPLICATE/StoreError):
         # the door writes its log lines there, once per batch.
         self.on_commit: Callable[[list[tuple[NewEvent, asyncio.Future[str]]], list], None] | None = None
+        # /ready: the last commit that failed because the store could not write, and the last
+        # one that worked. A row the store refuses (a bad value) is not a store failure.
+        self.write_failed_at: float | None = None
+        self.write_error: str | None = None
+        self.write_ok_at: float | None = None
+        self._on_stored = on_stored  # wakes the worker when something was stored
+        self._write_failure: sqlite3.OperationalError | None = None  # seen during this flush
 
     @property
     def running(self) -> bool:
@@ -166,9 +174,12 @@ class GroupCommitWriter:
             asyncio.get_running_loop().call_soon(self._flush)
         if not batch or self._conn is None:
             return
+        self._write_failure = None
         try:
             results: list[str | StoreError] = list(insert_batch(self._conn, [e for e, _ in batch]))
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
+            if isinstance(exc, sqlite3.OperationalError):
+                self._write_failure = exc
             if len(batch) == 1:
                 results = [_store_error(exc)]
             else:
@@ -183,6 +194,12 @@ class GroupCommitWriter:
         self.batches += 1
         written = sum(1 for r in results if not isinstance(r, StoreError))
         self.events += written
+        if written:
+            self.write_ok_at = time.time()
+            if self._on_stored is not None:
+                self._on_stored()
+        elif self._write_failure is not None:
+            self.write_failed_at, self.write_error = time.time(), str(self._write_failure)
         if self.on_commit is not None:
             try:
                 self.on_commit(batch, results)
@@ -206,6 +223,8 @@ class GroupCommitWriter:
         try:
             return insert_batch(self._conn, (event,))[0]
         except Exception as exc:  # noqa: BLE001 - the row's own waiter hears about it
+            if isinstance(exc, sqlite3.OperationalError):
+                self._write_failure = exc
             return _store_error(exc)
 
     def _checkpoint_done(self, future: asyncio.Future) -> None:
@@ -222,6 +241,35 @@ class GroupCommitWriter:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()
+
+    @property
+    def cannot_write(self) -> bool:
+        """The last store failure is newer than the last successful commit."""
+        return self.write_failed_at is not None and (self.write_ok_at or 0.0) < self.write_failed_at
+
+    def probe(self) -> bool:
+        """While the last commit failed: one write transaction the size of a webhook, rolled into
+        nothing (insert, delete, commit). True when the store writes again."""
+        if self._conn is None:
+            return False
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO events (kind, answerable, payload, received_at, state)"
+                    " VALUES ('probe', 0, ?, 0, 'probe')", ("x" * 4096,))
+                conn.execute("DELETE FROM events WHERE id = ?", (cursor.lastrowid,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            self.write_failed_at, self.write_error = time.time(), str(exc)
+            return False
+        self.write_ok_at = time.time()
+        return True
 
     async def stop(self) -> None:
         """Write what is waiting, checkpoint, close."""

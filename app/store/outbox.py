@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from app.chatwoot.api import Request
 from app.store.conversations import ConversationState, save
+from app.store.db import rollback
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,7 @@ def commit_turn(
         save(conn, state)
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return turn_id
 
@@ -153,7 +153,7 @@ def mark_sent(conn: sqlite3.Connection, row: OutboxRow, chatwoot_id: int | None)
         _finish_turn_if_done(conn, row.turn_id)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
 
 
@@ -201,7 +201,7 @@ def mark_skipped(conn: sqlite3.Connection, row: OutboxRow, why: str) -> None:
         _finish_turn_if_done(conn, row.turn_id)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
 
 
@@ -228,7 +228,7 @@ def dead_letter(conn: sqlite3.Connection, row: OutboxRow, status: int | None, er
         _finish_turn_if_done(conn, row.turn_id)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return letter_id
 
@@ -259,3 +259,77 @@ def mark_replayed(conn: sqlite3.Connection, letter_id: int, result: str) -> None
 def dead_letter_request(row: sqlite3.Row) -> Request:
     body = json.loads(row["body"]) if row["body"] else None
     return Request(row["method"], row["path"], body, row["purpose"])
+
+
+def dead_letter_events(conn: sqlite3.Connection, account_id: int, conversation_id: int, up_to_id: int,
+                       error: str) -> list[int]:
+    """Move a conversation's pending events (up to `up_to_id`) out of the way: its turn failed the
+    same way too often. Each becomes a dead letter with the error; the event is kept, marked
+    `dead`, so `dead-letters replay` can put it back in the queue."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ids = [row[0] for row in conn.execute(
+            "SELECT id FROM events WHERE state = 'pending' AND account_id = ? AND conversation_id = ? AND id <= ?"
+            " ORDER BY id",
+            (account_id, conversation_id, up_to_id),
+        )]
+        letters = _dead_letter_event_ids(conn, account_id, conversation_id, ids, error)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return letters
+
+
+def dead_letter_event(conn: sqlite3.Connection, account_id: int, conversation_id: int, event_id: int,
+                      error: str) -> int:
+    """One event that can never be worked (it cannot even be parsed): a dead letter at once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        [letter] = _dead_letter_event_ids(conn, account_id, conversation_id, [event_id], error)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return letter
+
+
+def _dead_letter_event_ids(conn: sqlite3.Connection, account_id: int, conversation_id: int, ids: list[int],
+                           error: str) -> list[int]:
+    now = time.time()
+    letters = [
+        conn.execute(
+            "INSERT INTO dead_letters (event_id, account_id, conversation_id, purpose, error, created_at)"
+            " VALUES (?, ?, ?, 'event', ?, ?)",
+            (event_id, account_id, conversation_id, error, now),
+        ).lastrowid
+        for event_id in ids
+    ]
+    conn.executemany("UPDATE events SET state = 'dead', processed_at = ? WHERE id = ?",
+                     [(now, event_id) for event_id in ids])
+    return letters
+
+
+def requeue_event(conn: sqlite3.Connection, letter: sqlite3.Row) -> bool:
+    """Replay of a poison event: back to `pending`, for the worker to try again."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        moved = conn.execute(
+            "UPDATE events SET state = 'pending', processed_at = NULL WHERE id = ? AND state = 'dead'",
+            (letter["event_id"],),
+        ).rowcount
+        conn.execute(
+            "UPDATE dead_letters SET replayed_at = ?, replay_result = ? WHERE id = ?",
+            (time.time(), "requeued" if moved else "event no longer stored", letter["id"]),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return bool(moved)
+
+
+def drop_dead_letter(conn: sqlite3.Connection, letter_id: int) -> bool:
+    """An operator handled it (or decided it needs nothing): the letter goes. A dropped event stays
+    `dead` in the inbox until retention removes it."""
+    return conn.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,)).rowcount == 1

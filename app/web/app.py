@@ -19,6 +19,7 @@ from app.errors import HTTPError
 from app.settings import Settings
 from app.store.db import PerThreadConnection
 from app.store.inbox import GroupCommitWriter
+from app.store.wake import WakeSender
 from app.web import health, metrics, webhook
 
 _names = itertools.count()
@@ -43,7 +44,8 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
         allow_unauthenticated=settings.webhook_allow_unauthenticated,
     )
     ctx.metrics = metrics.WebMetrics()
-    ctx.writer = GroupCommitWriter(settings.db_path)
+    ctx.waker = WakeSender(settings.db_path)  # an idle worker sleeps until the web stores something
+    ctx.writer = GroupCommitWriter(settings.db_path, on_stored=ctx.waker.wake)
     ctx.writer.on_commit = functools.partial(webhook.log_commit, ctx.metrics)
     ctx.log_content = logger.level(settings.log_level).no <= logger.level("DEBUG").no
     # Readiness and metrics read on the loop thread; WAL readers never block the writer.
@@ -77,6 +79,7 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
     @app.after_server_stop
     async def close_store(app: Sanic) -> None:
         await app.ctx.writer.stop()
+        app.ctx.waker.close()
         reader.close()
         logger.info("web stopped")
 

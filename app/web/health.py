@@ -17,6 +17,10 @@ bp = Blueprint("health")
 # in create_app; a check that is not configured reports so and does not fail readiness.
 ReadyCheck = Callable[[object], tuple[bool, object]]
 WORKER_STALE_S = 10.0
+# A worker that beats but has finished nothing for this long while work it could take waits is
+# stalled (longer than any one turn may take: LLM_TIMEOUT_S plus sending).
+WORKER_STALL_S = 120.0
+PROBE_EVERY_S = 1.0
 
 
 @bp.get("/health")
@@ -40,8 +44,14 @@ async def ready(request: Request) -> HTTPResponse:
 
 
 def inbox_check(ctx) -> tuple[bool, object]:
-    if not ctx.writer.running:
+    writer = ctx.writer
+    if not writer.running:
         return False, "writer not running"
+    if writer.cannot_write:
+        # The last commit failed (a full disk): try a write now and then, so /ready recovers
+        # even when no webhook arrives to prove the store writes again.
+        if time.time() - (writer.write_failed_at or 0.0) < PROBE_EVERY_S or not writer.probe():
+            return False, {"status": "cannot write", "error": writer.write_error}
     try:
         ctx.read_db().execute("SELECT count(*) FROM events WHERE id = -1").fetchone()
     except sqlite3.Error as exc:
@@ -66,10 +76,40 @@ def worker_check(ctx) -> tuple[bool, object]:
         row = None  # the worker never ran against this store: its tables do not exist yet
     if row is None:
         return False, "no heartbeat (is `chatwootai worker` running?)"
-    age = time.time() - row["beat_at"]
+    now = time.time()
+    age = now - row["beat_at"]
     if age > WORKER_STALE_S:
         return False, f"stale: last heartbeat {age:.0f} s ago"
-    return True, {"status": "ok", "heartbeat_age_s": round(age, 1), "in_flight": row["in_flight"]}
+    detail: dict[str, object] = {"status": "ok", "heartbeat_age_s": round(age, 1), "in_flight": row["in_flight"]}
+    detail.update(_failing_conversations(ctx.read_db()))
+    progress_at = row["progress_at"] if "progress_at" in row.keys() else None
+    if progress_at is not None and now - progress_at > WORKER_STALL_S:
+        detail.update(status="stalled", no_progress_s=round(now - progress_at))
+        return False, detail
+    return True, detail
+
+
+def _failing_conversations(db: sqlite3.Connection) -> dict[str, object]:
+    """Conversations whose last turn failed (they are retried, then dead-lettered): shown, not
+    a reason to be unready — the others are answered meanwhile."""
+    try:
+        rows = db.execute(
+            "SELECT account_id, conversation_id, failures, last_error FROM conversations WHERE failures > 0"
+            " ORDER BY retry_at DESC LIMIT 5"
+        ).fetchall()
+        total = db.execute("SELECT count(*) FROM conversations WHERE failures > 0").fetchone()[0]
+    except sqlite3.OperationalError:
+        return {}  # a store from before failures were recorded
+    if not total:
+        return {"failing_conversations": 0}
+    return {
+        "failing_conversations": total,
+        "failing": [
+            {"conversation": f"{r['account_id']}/{r['conversation_id']}", "failures": r["failures"],
+             "error": (r["last_error"] or "")[:200]}
+            for r in rows
+        ],
+    }
 
 
 def chatwoot_check(ctx) -> tuple[bool, object]:

@@ -91,6 +91,7 @@ def worker_metrics(conn: sqlite3.Connection) -> Iterable[Metric]:
     letters = conn.execute("SELECT count(*), count(*) FILTER (WHERE replayed_at IS NULL) FROM dead_letters").fetchone()
     yield CounterMetricFamily("chatwootai_dead_letters", "Chatwoot requests that failed for good", value=letters[0])
     yield GaugeMetricFamily("chatwootai_dead_letters_unreplayed", "Dead letters not replayed yet", value=letters[1])
+    yield from _failure_metrics(conn)
     # One pass in SQL: cumulative bucket counts, the count and the sum.
     columns = ", ".join(f"coalesce(sum(latency <= {bound}), 0)" for bound in LATENCY_BUCKETS)
     row = conn.execute(
@@ -105,6 +106,20 @@ def worker_metrics(conn: sqlite3.Connection) -> Iterable[Metric]:
     )
     histogram.add_metric([], buckets, total)
     yield histogram
+
+
+def _failure_metrics(conn: sqlite3.Connection) -> Iterable[Metric]:
+    try:
+        failing = conn.execute("SELECT count(*) FROM conversations WHERE failures > 0").fetchone()[0]
+        events = conn.execute("SELECT count(*) FROM dead_letters WHERE purpose = 'event'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return  # a store from before failures were recorded
+    yield GaugeMetricFamily("chatwootai_conversations_failing",
+                            "Conversations whose last turn failed: retried with backoff, then dead-lettered",
+                            value=failing)
+    yield GaugeMetricFamily("chatwootai_dead_letter_events",
+                            "Events moved to dead letters because their conversation's turn kept failing",
+                            value=events)
 
 
 @bp.get("/metrics")

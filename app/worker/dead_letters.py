@@ -1,4 +1,8 @@
-"""`chatwootai dead-letters list|replay ID`: what failed for good, and sending it again."""
+"""`chatwootai dead-letters list|replay ID|drop ID`: what failed for good, and what to do with it.
+
+Two kinds of dead letter: a Chatwoot request that failed for good (replay sends it again), and
+an event whose conversation's turn kept failing (replay puts it back in the worker's queue).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ def dead_letters_command(settings: Settings, action: str, letter_id: int | None)
         if action == "list":
             return _list(conn)
         if letter_id is None:
-            print("chatwootai: dead-letters replay needs the ID of a dead letter (see `dead-letters list`)")
+            print(f"chatwootai: dead-letters {action} needs the ID of a dead letter (see `dead-letters list`)")
             return 2
+        if action == "drop":
+            return _drop(conn, letter_id)
         return asyncio.run(_replay(settings, conn, letter_id))
     finally:
         conn.close()
@@ -34,8 +40,17 @@ def _list(conn) -> int:
         when = datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
         replay = f"  [replayed: {row['replay_result']}]" if row["replayed_at"] else ""
         conversation = f"{row['account_id']}/{row['conversation_id']}"
-        print(f"{row['id']:>4}  {when}  {conversation:>12}  {row['purpose']:15}  "
+        purpose = f"event {row['event_id']}" if row["event_id"] is not None else row["purpose"]
+        print(f"{row['id']:>4}  {when}  {conversation:>12}  {purpose:15}  "
               f"{row['status'] or '-':>6}  {row['error'][:90]}{replay}")
+    return 0
+
+
+def _drop(conn, letter_id: int) -> int:
+    if not outbox.drop_dead_letter(conn, letter_id):
+        print(f"chatwootai: no dead letter with ID {letter_id}")
+        return 1
+    print(f"dead letter {letter_id} dropped")
     return 0
 
 
@@ -44,6 +59,12 @@ async def _replay(settings: Settings, conn, letter_id: int) -> int:
     if row is None:
         print(f"chatwootai: no dead letter with ID {letter_id}")
         return 1
+    if row["event_id"] is not None:
+        if not outbox.requeue_event(conn, row):
+            print(f"chatwootai: dead letter {letter_id}: event {row['event_id']} is no longer stored or not dead")
+            return 1
+        print(f"dead letter {letter_id}: event {row['event_id']} is back in the worker's queue")
+        return 0
     if not settings.chatwoot_configured:
         print("chatwootai: Chatwoot is not configured (CHATWOOT_BASE_URL, CHATWOOT_API_KEY, CHATWOOT_ACCOUNT_ID)")
         return 1

@@ -7,6 +7,13 @@
 - A heartbeat renews this worker's leases; /ready reads it; a worker that stops beating loses
   its leases within HEARTBEAT_DEAD_S, so a crash loses nothing and delays little.
 - SIGTERM: stop claiming, finish the conversations in flight, then exit.
+- At rest the worker sleeps: the web wakes it over a local socket when it stores an event
+  (`app/store/wake.py`), and a slow poll (IDLE_POLL_S) covers a lost wake-up. Timers it knows
+  of (a coalescing window ending, a retry falling due) wake it on time.
+- A conversation whose turn fails is retried with backoff, holds no slot while it waits, and
+  has its events dead-lettered after repeated identical failures (`failures.py`).
+- A store that cannot write (a full disk) stops nothing for good: every write the loop needs
+  (heartbeat, lease release) is retried until it works, so space coming back means replies.
 """
 
 from __future__ import annotations
@@ -28,10 +35,13 @@ from app.settings import Settings
 from app.store import conversations
 from app.store.db import connect, migrate
 from app.store.inbox import INBOX_MIGRATIONS
+from app.store.wake import WakeListener
+from app.worker.failures import FailureTracker
+from app.worker.retention import Retention
 from app.worker.sender import OutboxSender
 from app.worker.turn import ConversationWorker
 
-POLL_S = 0.01
+IDLE_POLL_S = 1.0  # the fallback when no wake-up arrives; also how often timers are re-read
 MAX_BURST_WINDOWS = 4  # a burst is answered at the latest 4 coalescing windows after it began
 DRAIN_TIMEOUT_S = 25.0  # supervisord's stopwaitsecs must be longer
 KNOWLEDGE_CHECK_S = 2.0  # how soon an edited knowledge file is loaded (or its error shown in /ready)
@@ -39,6 +49,10 @@ KNOWLEDGE_CHECK_S = 2.0  # how soon an edited knowledge file is loaded (or its e
 
 def open_worker_store(path) -> sqlite3.Connection:
     conn = connect(path)
+    # Checkpoint every ~400 KB of WAL rather than SQLite's 4 MB: the web's writer leaves
+    # checkpoints to others, and a WAL that only grows is what fills a small disk first (and what
+    # a checkpoint after a full disk needs room for). A passive checkpoint of 100 pages is a few ms.
+    conn.execute("PRAGMA wal_autocheckpoint=100")
     migrate(conn, "inbox", INBOX_MIGRATIONS)
     migrate(conn, "worker", conversations.WORKER_MIGRATIONS)
     return conn
@@ -63,16 +77,26 @@ def build_clients(settings: Settings, conn: sqlite3.Connection) -> tuple[Any, An
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, hub: Any | None = None):
+    def __init__(self, settings: Settings, *, hub: Any | None = None, failures: FailureTracker | None = None):
         self.settings = settings
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._hub: HubService | None = hub
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
         self._in_flight: dict[tuple[int, int], asyncio.Task] = {}
+        self._unreleased: set[tuple[int, int]] = set()  # leases whose release could not be written
+        self.failures = failures or FailureTracker()
         self.started_at = time.time()
+        self.progress_at = time.time()  # last time it finished a conversation or had nothing to take
+        self._store_error: str | None = None
+        self._beat_error: str | None = None
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     async def run(self) -> None:
         settings = self.settings
@@ -90,34 +114,57 @@ class Worker:
                 loop.add_signal_handler(sig, self.stop)
             except (NotImplementedError, RuntimeError):
                 pass  # not the main thread (tests run the loop elsewhere)
+        listener = self._listen(loop)
+        self.failures.load(conn)
         conversations.heartbeat(conn, self.id, os.getpid(), self.started_at, 0)
         beat = asyncio.create_task(self._beat(conn))
+        retention = Retention(settings.db_path, settings.retention_days)
+        pruning = asyncio.create_task(retention.run())
         watch = asyncio.create_task(self._watch_knowledge())
         logger.info(
-            "worker {} started: concurrency {}, coalescing {} ms, Chatwoot {}, LLM {}",
+            "worker {} started: concurrency {}, coalescing {} ms, Chatwoot {}, LLM {}, retention {} days, wake-ups {}",
             self.id,
             settings.worker_concurrency,
             settings.coalesce_window_ms,
             "configured" if client else "NOT configured (decisions are recorded, not sent)",
             settings.llm_model or "none (offline responder)",
+            settings.retention_days,
+            "on" if listener else f"off (polling every {IDLE_POLL_S:.0f} s)",
         )
         try:
             while not self._stopping.is_set():
+                self._wake.clear()  # before looking: a wake-up during the look is not lost
+                timeout = IDLE_POLL_S
                 try:
-                    self._claim_ready(conn, worker)
+                    self._release_leftovers(conn)
+                    due = self._claim_ready(conn, worker)
+                    if due is not None:
+                        timeout = min(IDLE_POLL_S, max(0.001, due - time.time()))
+                    if self._store_error is not None:
+                        logger.info("the store answers again; looking for work as usual")
+                        self._store_error = None
                 except sqlite3.Error as exc:
-                    # A store that is busy or briefly unwritable: keep the program, try again.
-                    logger.warning("could not look for work: {}", exc)
-                    await asyncio.sleep(1.0)
+                    # A store that is busy or cannot write: keep the program, try again shortly.
+                    if self._store_error is None:
+                        logger.warning("could not look for work: {}; retrying every second", exc)
+                    self._store_error = str(exc)
                 try:
-                    await asyncio.wait_for(self._stopping.wait(), POLL_S)
+                    await asyncio.wait_for(self._wake.wait(), timeout)
                 except TimeoutError:
                     pass
         finally:
+            retention.stop()
             await self._drain()
             beat.cancel()
             watch.cancel()
-            conversations.stop_beating(conn, self.id)
+            pruning.cancel()
+            if listener is not None:
+                listener.close()
+            self._release_leftovers(conn)
+            try:
+                conversations.stop_beating(conn, self.id)
+            except sqlite3.Error as exc:
+                logger.warning("could not release this worker's leases at exit: {}", exc)
             for c in (client, admin, typing):
                 if c is not None:
                     await c.aclose()
@@ -125,21 +172,55 @@ class Worker:
             conn.close()
             logger.info("worker {} stopped", self.id)
 
-    def _claim_ready(self, conn: sqlite3.Connection, worker: ConversationWorker) -> None:
-        free = self.settings.worker_concurrency - len(self._in_flight)
-        if free <= 0:
-            return
+    def _listen(self, loop: asyncio.AbstractEventLoop) -> WakeListener | None:
+        try:
+            listener = WakeListener(self.settings.db_path, self.wake)
+            listener.attach(loop)
+            return listener
+        except OSError as exc:
+            logger.warning("no wake-up socket ({}): polling the store every {:.0f} s", exc, IDLE_POLL_S)
+            return None
+
+    def _claim_ready(self, conn: sqlite3.Connection, worker: ConversationWorker) -> float | None:
+        """Start work on ready conversations; return when the next known timer falls due."""
         now = time.time()
+        free = self.settings.worker_concurrency - len(self._in_flight)
+        waiting = False
         for key in self.ready_conversations(conn, now):
-            if key in self._in_flight:
+            if key in self._in_flight or self.failures.waiting(key, now):
                 continue
+            waiting = True
+            if free <= 0:
+                break
             if not conversations.claim(conn, key[0], key[1], self.id, now):
                 continue  # another worker holds it
+            self._unreleased.discard(key)
             task = asyncio.create_task(self._work(conn, worker, key), name=f"conversation-{key[0]}-{key[1]}")
             self._in_flight[key] = task
             free -= 1
-            if free <= 0:
-                return
+        if not waiting:
+            self.progress_at = now  # nothing it could take is waiting: idle is progress
+        return self._next_due(conn, now)
+
+    def _next_due(self, conn: sqlite3.Connection, now: float) -> float | None:
+        """The earliest moment something not ready now becomes ready."""
+        window = self.settings.coalesce_window_ms / 1000
+        dues = [self.failures.next_retry(now)]
+        if window:
+            # The oldest message still inside a window: no conversation becomes ready before its
+            # window ends (waking early only costs one more look).
+            row = conn.execute(
+                "SELECT min(received_at) FROM events WHERE state = 'pending' AND answerable = 1 AND received_at > ?",
+                (now - window,),
+            ).fetchone()
+            if row[0] is not None:
+                dues.append(row[0] + window)
+        row = conn.execute(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at > ?",
+            (now,),
+        ).fetchone()
+        dues.append(row[0])
+        return min((d for d in dues if d is not None), default=None)
 
     def ready_conversations(self, conn: sqlite3.Connection, now: float) -> list[tuple[int, int]]:
         window = self.settings.coalesce_window_ms / 1000
@@ -173,23 +254,45 @@ class Worker:
 
     async def _work(self, conn: sqlite3.Connection, worker: ConversationWorker, key: tuple[int, int]) -> None:
         try:
+            self.failures.attempt_starting(conn, key)
             await worker.run(*key)
+            self.failures.succeeded(conn, key)
+            self.progress_at = time.time()
         except Exception as exc:  # noqa: BLE001 - one conversation's failure must not stop the others
-            logger.bind(account=key[0], conversation=key[1]).opt(exception=exc).error(
-                "conversation failed: {}; it will be retried", type(exc).__name__
-            )
-            await asyncio.sleep(1.0)  # do not spin on a conversation that fails every time
+            self.failures.failed(conn, key, exc)
         finally:
-            conversations.release(conn, key[0], key[1], self.id)
+            # The slot is free whatever happens next: a release that cannot be written (a full
+            # disk) is retried by the loop, never allowed to keep the slot.
             self._in_flight.pop(key, None)
+            self._unreleased.add(key)
+            self._release_leftovers(conn)
+            self._wake.set()
+
+    def _release_leftovers(self, conn: sqlite3.Connection) -> None:
+        for key in list(self._unreleased):
+            if key in self._in_flight:
+                self._unreleased.discard(key)
+                continue
+            try:
+                conversations.release(conn, key[0], key[1], self.id)
+            except sqlite3.Error:
+                return  # the store cannot write yet; the loop tries again
+            self._unreleased.discard(key)
 
     async def _beat(self, conn: sqlite3.Connection) -> None:
         while True:
             await asyncio.sleep(conversations.HEARTBEAT_S)
             try:
-                conversations.heartbeat(conn, self.id, os.getpid(), self.started_at, len(self._in_flight))
+                conversations.heartbeat(conn, self.id, os.getpid(), self.started_at, len(self._in_flight),
+                                        self.progress_at)
             except sqlite3.Error as exc:
-                logger.warning("heartbeat not recorded: {}", exc)
+                if self._beat_error is None:
+                    logger.warning("heartbeat not recorded: {}", exc)
+                self._beat_error = str(exc)
+                continue
+            if self._beat_error is not None:
+                logger.info("heartbeat recorded again (it had failed: {})", self._beat_error)
+                self._beat_error = None
 
     async def _watch_knowledge(self) -> None:
         if self._hub is None:  # run() builds the hub before it starts watching

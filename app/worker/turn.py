@@ -112,14 +112,16 @@ class ConversationWorker:
         await self.sender.typing(account_id, conversation_id, on=False)
 
     def _apply(self, state: conversations.ConversationState, row: sqlite3.Row, pending: PendingEvents):
-        pending.ids.append(row["id"])
         try:
             event = parse_event(json.loads(row["payload"]))
         except (EventError, ValueError) as exc:
-            # Stored by an older version that parsed it differently: skip it rather than block
-            # the conversation behind an event that can never be worked. It stays in the inbox.
-            logger.bind(event_id=row["id"]).error("stored event cannot be parsed, skipped: {}", exc)
+            # Stored by an older version that parsed it differently (or put in the store by hand):
+            # it can never be worked, so it goes to dead letters rather than block the conversation.
+            letter = outbox.dead_letter_event(self.conn, state.account_id, state.conversation_id, row["id"],
+                                              f"stored event cannot be parsed: {exc}"[:500])
+            logger.bind(event_id=row["id"]).error("stored event cannot be parsed: {}; dead letter {}", exc, letter)
             return state
+        pending.ids.append(row["id"])
         handler, status = next_handler(state.handler, state.status, event, self.settings.bot_conversation_statuses)
         conversation = getattr(event, "conversation", None)
         state = replace(

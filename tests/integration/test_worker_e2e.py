@@ -219,7 +219,11 @@ def test_an_unparseable_stored_event_does_not_block_its_conversation(appliance):
     conn.commit()
     app.customer_says(123, "vocês aceitam pix?")
     app.wait_replies(123)
-    assert "stored event cannot be parsed, skipped" in app.worker.output()
+    assert "stored event cannot be parsed" in app.worker.output()
+    # It is not dropped silently: it waits in dead letters, with the reason, for an operator.
+    [letter] = conn.execute("SELECT event_id, purpose, error FROM dead_letters").fetchall()
+    assert letter[1] == "event" and "cannot be parsed" in letter[2]
+    assert conn.execute("SELECT state FROM events WHERE id = ?", (letter[0],)).fetchone() == ("dead",)
 
 
 def test_two_conversations_interleaved_each_in_its_own_order(appliance, chatwoot):

@@ -57,3 +57,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, *, ever
             raise AssertionError(f"{what}: not within {timeout:.0f} s")
         time.sleep(every)
     return time.monotonic() - started
+
+
+def summary(name: str, **figures: object) -> str:
+    """Print the one summary line of a test: `name: figure value, ...` (underscores become spaces)."""
+    line = f"[reliability] {name}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items())
+    print("\n" + line)
+    return line
