@@ -38,7 +38,8 @@ def captured_logs():
 def appliance_settings(tmp_path, vps, proxy, **extra: str) -> Settings:
     env = base_env(tmp_path, **{k: v for k, v in vps.env().items() if k.startswith("VPS_")})
     env.update(PROXY_CONTAINER_NAME=proxy.name, PROXY_FILE_PATH=PROXY_FILE, VPS_PASSWORD=VPS_PASSWORD,
-               AUTO_UPDATE_PROXY="true", **extra)
+               AUTO_UPDATE_PROXY="true")
+    env.update(extra)
     return Settings.from_env(env)
 
 
