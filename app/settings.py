@@ -56,6 +56,7 @@ class Settings:
     ngrok_domain: str | None = None
     ngrok_api_url: str = "http://127.0.0.1:4040"
     public_url: str | None = None
+    ngrok_path: Path | None = None  # the agent binary; unset: /usr/local/bin/ngrok, then PATH
     # vps / proxy
     vps_host: str | None = None
     vps_user: str | None = None
@@ -268,6 +269,8 @@ def _parse(r: _Reader) -> dict[str, object]:
     s["ngrok_domain"] = r.str("NGROK_DOMAIN")
     s["ngrok_api_url"] = r.url("NGROK_API_URL", "http://127.0.0.1:4040")
     s["public_url"] = r.url("PUBLIC_URL")
+    ngrok_path = r.str("NGROK_PATH")
+    s["ngrok_path"] = Path(ngrok_path) if ngrok_path else None
 
     s["vps_host"] = r.str("VPS_HOST")
     s["vps_user"] = r.str("VPS_USER")
