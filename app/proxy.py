@@ -24,7 +24,7 @@ from app.settings import SECRETS, Settings
 PLAYBOOK_NAME = "update_proxy.yml"
 DEFAULT_TIMEOUT_S = 300.0
 _RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-_FATAL = re.compile(r"^(?:fatal|failed): \[[^\]]+\]: (?:FAILED|UNREACHABLE)! => (\{.*\})\s*$", re.M)
+_FATAL = re.compile(r"^(?:fatal|failed): \[[^\]]+\]: (?:FAILED|UNREACHABLE)! => (?=\{)", re.M)
 
 
 def ansible_dir() -> Path:
@@ -120,10 +120,12 @@ def update_proxy(settings: Settings, public_url: str, *, timeout: float = DEFAUL
 
 def failure_reason(output: str) -> str:
     """The first task failure's message from ansible's output, on one line."""
+    decoder = json.JSONDecoder()
     for match in _FATAL.finditer(output):
-        try:
-            message = str(json.loads(match.group(1)).get("msg", "")).strip()
-        except ValueError:
+        try:  # one line by default, indented over several with -vvv
+            result, _ = decoder.raw_decode(output, match.end())
+            message = str(result.get("msg", "")).strip()
+        except (ValueError, AttributeError):
             continue
         if message:
             return " ".join(message.split())[:400]

@@ -101,6 +101,11 @@ class ProxyContainer:
         docker("restart", "-t", "2", self.name)
         self.wait_answering()
 
+    def set_root_password(self, password: str) -> None:
+        done = subprocess.run(["docker", "exec", "-i", self.name, "chpasswd"], input=f"root:{password}\n",
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)
 
@@ -141,7 +146,7 @@ def run_playbook(*args: str, local: bool = True, config: bool = True, timeout: f
 
 
 class SshVps:
-    """A VPS stand-in: sshd (key auth, root) in a container on its own port, with the docker
+    """A VPS stand-in: sshd (root, key or password) in a container on its own port, with the docker
     CLI driving this engine through its socket, so the proxy container is managed from "the VPS"."""
 
     def __init__(self, image: str, workdir: Path):
@@ -182,6 +187,11 @@ class SshVps:
             "ANSIBLE_SSH_ARGS": f"-o ControlMaster=no -o StrictHostKeyChecking=accept-new "
                                 f"-o UserKnownHostsFile={self.known_hosts}",
         }
+
+    def set_root_password(self, password: str) -> None:
+        done = subprocess.run(["docker", "exec", "-i", self.name, "chpasswd"], input=f"root:{password}\n",
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
 
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)

@@ -81,3 +81,16 @@ def test_update_proxy_refuses_to_run_without_the_vps_settings(tmp_path, captured
     settings = Settings.from_env(base_env(tmp_path, AUTO_UPDATE_PROXY="true"))
     assert update_proxy(settings, "https://x.example.test") is False
     assert captured_logs == ["ERROR proxy playbook not run: VPS_HOST, PROXY_CONTAINER_NAME, PROXY_FILE_PATH not set"]
+
+
+def test_password_auth_works_and_the_password_never_appears_even_at_vvvv(vps, proxy):
+    vps.set_root_password(VPS_PASSWORD)
+    env = {**vps.env(), "PROXY_CONTAINER_NAME": proxy.name, "PROXY_FILE_PATH": PROXY_FILE,
+           "VPS_PASSWORD": VPS_PASSWORD}
+    del env["VPS_SSH_KEY_FILE"]
+    # -o PubkeyAuthentication=no: prove the password did it, not a key ssh found on its own.
+    env["ANSIBLE_SSH_ARGS"] += " -o PubkeyAuthentication=no"
+    run = run_playbook("-e", "public_url=https://by-password.example.test", "-vvvv", local=False, **env)
+    assert run.returncode == 0, run
+    assert proxy.wait_answering() == "https://by-password.example.test"
+    assert VPS_PASSWORD not in run.output
