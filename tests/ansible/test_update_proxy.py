@@ -181,3 +181,11 @@ def test_no_public_url_anywhere_fails_with_its_message(proxy):
     assert run.returncode != 0
     assert "no public URL: pass -e public_url=" in run.output, run
     assert f"http://127.0.0.1:{port}/ready did not answer" in run.output
+
+
+def test_check_url_that_never_answers_fails_the_run(proxy):
+    silent = f"http://127.0.0.1:{free_port()}/"  # nothing listens there
+    run = run_playbook("-e", f"public_url={NEW_URL}", "-e", f"proxy_update_check_url={silent}",
+                       "-e", "proxy_update_wait_timeout=4", **proxy_env(proxy))
+    assert run.returncode != 0
+    assert f"was restarted with the new URL but {silent} did not answer within 4 s" in run.output, run
