@@ -13,15 +13,24 @@ import pytest
 
 from tests.ansible.helpers import IMAGES, PROXY_IMAGE, SSHD_IMAGE, ProxyContainer, SshVps, build, engine_problem
 
+_not_run: list[str] = []
+
 
 def pytest_collection_modifyitems(config, items):
     marked = [item for item in items if item.get_closest_marker("ansible")]
     problem = engine_problem() if marked else None
     if problem is None:
         return
-    skip = pytest.mark.skip(reason=f"no Docker engine answers ({problem}): Ansible container tests not run")
+    reason = f"no Docker engine answers ({problem})"
     for item in marked:
-        item.add_marker(skip)
+        item.add_marker(pytest.mark.skip(reason=reason))
+    _not_run.append(f"tests/ansible: {len(marked)} tests skipped: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    # pytest lists skip reasons only with -rs; this says it in one line on every run.
+    for line in _not_run:
+        terminalreporter.write_line(line, yellow=True)
 
 
 @pytest.fixture(scope="session")

@@ -77,12 +77,6 @@ def test_update_proxy_failure_returns_false_with_the_reason_in_one_line(tmp_path
     assert VPS_PASSWORD not in "\n".join(captured_logs)
 
 
-def test_update_proxy_refuses_to_run_without_the_vps_settings(tmp_path, captured_logs):
-    settings = Settings.from_env(base_env(tmp_path, AUTO_UPDATE_PROXY="true"))
-    assert update_proxy(settings, "https://x.example.test") is False
-    assert captured_logs == ["ERROR proxy playbook not run: VPS_HOST, PROXY_CONTAINER_NAME, PROXY_FILE_PATH not set"]
-
-
 def test_password_auth_works_and_the_password_never_appears_even_at_vvvv(vps, proxy):
     vps.set_root_password(VPS_PASSWORD)
     env = {**vps.env(), "PROXY_CONTAINER_NAME": proxy.name, "PROXY_FILE_PATH": PROXY_FILE,

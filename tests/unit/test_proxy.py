@@ -3,7 +3,10 @@ that only in its environment) and how a failure is read back from ansible's outp
 
 from __future__ import annotations
 
-from app.proxy import failure_reason, playbook_env
+import pytest
+from loguru import logger
+
+from app.proxy import failure_reason, playbook_env, update_proxy
 from app.settings import Settings
 from tests.support import base_env
 
@@ -54,3 +57,17 @@ def test_failure_reason_reads_the_indented_form_of_verbose_runs():
     output = 'fatal: [vps]: UNREACHABLE! => {\n    "changed": false,\n    "msg": "ssh: connect refused",\n}\n'
     output = output.replace(",\n}", "\n}")
     assert failure_reason(output) == "ssh: connect refused"
+
+
+@pytest.fixture
+def captured_logs():
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message).rstrip("\n")), level="DEBUG", format="{level} {message}")
+    yield lines
+    logger.remove(sink)
+
+
+def test_update_proxy_refuses_to_run_without_the_vps_settings(tmp_path, captured_logs):
+    settings = Settings.from_env(base_env(tmp_path, AUTO_UPDATE_PROXY="true"))
+    assert update_proxy(settings, "https://x.example.test") is False
+    assert captured_logs == ["ERROR proxy playbook not run: VPS_HOST, PROXY_CONTAINER_NAME, PROXY_FILE_PATH not set"]
