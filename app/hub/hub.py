@@ -110,6 +110,13 @@ class Hub:
         if text and text.strip():
             self.context.record(account_id, conversation_id, role, text, message_id=message_id)
 
+    def refresh_knowledge(self) -> bool:
+        """Look at the knowledge files now; True when new data was loaded. The worker calls this
+        on a timer, so a broken edit reaches /ready without waiting for a customer's turn."""
+        steps: list[str] = []
+        self._refresh(steps)
+        return bool(steps)
+
     def close(self) -> None:
         for owned in self._owns:
             owned.close()
