@@ -1,4 +1,4 @@
-"""Settings.from_env(): the only reader of the environment (SPEC §4).
+"""Settings.from_env(): the only reader of the environment (docs/configuration.md).
 
 A `.env` file in the working directory is read when present (the process environment wins);
 every secret may also be given as `NAME_FILE` pointing to a file. A bad value raises
