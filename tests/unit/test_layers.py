@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"errors", "language", "texts", "timespec"},  # pure: import nothing from app
     {"settings", "chatwoot"},  # configuration; Chatwoot's API as data
     {"logs", "client", "store"},
-    {"hub", "web", "tunnel"},
+    {"hub", "web", "tunnel", "proxy"},
     {"worker", "register"},
     {"ops"},  # the operator's tools: doctor, logs, simulate
     {"demo"},  # the demo drives the programs and reuses the tools' payloads
