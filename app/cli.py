@@ -1,4 +1,4 @@
-"""`chatwootai` — the appliance's command line (SPEC §11)."""
+"""`chatwootai` — the appliance's command line (docs/operations.md#cli)."""
 
 from __future__ import annotations
 

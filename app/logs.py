@@ -1,4 +1,4 @@
-"""Logging (SPEC §10): one line per event to stdout and to a file in LOG_DIR, text or JSON.
+"""Logging (docs/operations.md#logs): one line per event to stdout and to a file in LOG_DIR, text or JSON.
 
 Every line names its program (`component`) and carries the ids bound with `logger.bind(...)`
 (conversation, delivery, ...). Secrets never reach a sink: a patcher replaces every configured

@@ -1,6 +1,7 @@
 """update_proxy(): runs `ansible/update_proxy.yml` to point the VPS proxy at a new public URL.
 
-Called by `chatwootai register` when AUTO_UPDATE_PROXY=true (SPEC §9). The playbook reads the
+Called by `chatwootai register` when AUTO_UPDATE_PROXY=true
+(docs/operations.md#public-url-and-proxy). The playbook reads the
 VPS and proxy settings from its environment (ansible/group_vars/proxy_vps.yml and the role's
 defaults), so they are handed over as environment variables: VPS_PASSWORD in particular never
 appears on a command line, and no other secret of the appliance reaches the child at all.

@@ -1,4 +1,6 @@
-"""`chatwootai register [--once|--watch]`: tell Chatwoot where the appliance is (SPEC §3, §9).
+"""`chatwootai register [--once|--watch]`: tell Chatwoot where the appliance is.
+
+See docs/architecture.md#processes and docs/operations.md#public-url-and-proxy.
 
 The public URL is `PUBLIC_URL` when set, else the https tunnel for the web port that the ngrok
 agent's local API lists (`NGROK_API_URL` + `/api/tunnels`), waited for within `--timeout`.

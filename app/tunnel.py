@@ -1,4 +1,6 @@
-"""`chatwootai tunnel`: the ngrok program under supervisord (SPEC §3, §9).
+"""`chatwootai tunnel`: the ngrok program under supervisord.
+
+See docs/architecture.md#processes and docs/operations.md#public-url-and-proxy.
 
 Runs the installed ngrok v3 agent through pyngrok with a config this module renders (a
 `tunnels:` entry for the web port, `NGROK_DOMAIN` when set), opens that tunnel, and stays in the

@@ -49,7 +49,7 @@ def why_not_answer(event: MessageEvent, answer_statuses: Collection[str]) -> str
 
 def answer_reason(message_type: str | None, private: bool, sender_type: str, status: str | None,
                   answer_statuses: Collection[str]) -> str | None:
-    """The rule of SPEC §6 on the fields it reads: None to answer, else why not."""
+    """The rule of docs/architecture.md#events-the-bot-answers on the fields it reads: None to answer, else why not."""
     if message_type != "incoming":
         return f"{message_type} message"
     if private:

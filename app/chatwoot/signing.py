@@ -1,4 +1,4 @@
-"""Webhook authentication (SPEC §5), failing closed. Pure: no I/O.
+"""Webhook authentication (docs/architecture.md#http-interface), failing closed. Pure: no I/O.
 
 Every configured mechanism must pass:
 - signature: `X-Chatwoot-Signature: sha256=<hex HMAC-SHA256(secret, "{timestamp}.{raw body}")>`,

@@ -29,7 +29,7 @@ from app.ops.payloads import post_webhook
 from app.settings import Settings, read_dotenv
 
 ACCOUNT_ID = 1
-# Every variable the appliance reads starts with one of these (SPEC §4): none is inherited.
+# Every variable the appliance reads starts with one of these (docs/configuration.md): none is inherited.
 _SETTING_PREFIXES = ("WEBHOOK_", "CHATWOOT_", "REGISTER_", "NGROK_", "PUBLIC_URL", "VPS_", "PROXY_",
                      "AUTO_UPDATE_PROXY", "LLM_", "BOT_", "COALESCE_", "HANDOFF_", "BUSINESS_", "KNOWLEDGE_DIR",
                      "WORKER_", "DATA_DIR", "LOG_", "RETENTION_")

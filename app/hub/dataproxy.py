@@ -1,4 +1,4 @@
-"""DataProxy: the only access to business data — catalog, FAQ, services, bookings (SPEC §8).
+"""DataProxy: the only access to business data — catalog, FAQ, services, bookings (docs/architecture.md#hub-and-crews).
 
 Plain functions on one object; the crews wrap them as tools and the offline responder calls
 them directly. crewai runs tools in threads, so every thread gets its own SQLite connection

@@ -1,4 +1,4 @@
-"""The offline responder: answers from the business data with rules, no LLM (SPEC §8).
+"""The offline responder: answers from the business data with rules, no LLM (docs/architecture.md#hub-and-crews).
 
 Used when LLM_MODEL is unset. Deterministic and bilingual (pt-BR, English): best FAQ match,
 product search with prices, the next free slots as a numbered list and booking by choice;

@@ -1,1 +1,1 @@
-"""The operator's tools: `doctor`, `logs`, `simulate` (SPEC §11). `demo` lives in `app/demo/`."""
+"""The operator's tools: `doctor`, `logs`, `simulate` (docs/operations.md#cli). `demo` lives in `app/demo/`."""

@@ -1,4 +1,4 @@
-"""`chatwootai doctor`: the connection test (SPEC §11, issue 9).
+"""`chatwootai doctor`: the connection test (docs/operations.md#cli, issue 9).
 
 Runs every check in `doctor_checks` in the order a message travels, prints a ✓/✗/– table (–:
 not configured), each ✗ with the fix to try, and appends the run to LOG_DIR/webhook_test.log.
@@ -88,7 +88,7 @@ def render_table(rows: list[Row], *, colour: bool) -> str:
 
 
 def append_log(log_dir: Path, rows: list[Row], redact: Redactor) -> None:
-    """One block per run in webhook_test.log (SPEC §10): when, each row, the verdict."""
+    """One block per run in webhook_test.log (docs/operations.md#logs): when, each row, the verdict."""
     stamp = datetime.now().astimezone().isoformat(timespec="seconds")
     failed = sum(r.status == FAIL for r in rows)
     lines = [f"{stamp} doctor: {'FAIL' if failed else 'OK'} ({failed} failed)"]

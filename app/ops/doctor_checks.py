@@ -1,4 +1,4 @@
-"""The checks `chatwootai doctor` runs, one function per row (SPEC §11).
+"""The checks `chatwootai doctor` runs, one function per row (docs/operations.md#cli).
 
 Each returns a `Row`: ok, fail (with the fix to try) or skip (not configured). A check never
 raises for what it finds; the texts it builds may name hosts, ids and files, and the runner

@@ -1,4 +1,4 @@
-"""`chatwootai logs`: webhook.log (web) and hub.log (worker, hub) merged in time order (SPEC §10).
+"""`chatwootai logs`: webhook.log (web) and hub.log (worker, hub) merged in time order (docs/operations.md#logs).
 
 Reads both line formats `app/logs.py` writes — text (`2026-12-01 14:53:04.123 INFO    [web] msg
 k=v`, tracebacks on the lines after) and JSON (one object per line) — and prints text. With

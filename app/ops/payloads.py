@@ -1,5 +1,6 @@
 """Webhook bodies shaped like Chatwoot's, and how to deliver one to our own `/webhook` signed
-and authenticated exactly as Chatwoot would (SPEC §5). Used by `simulate`, `demo` and `doctor`.
+and authenticated exactly as Chatwoot would (docs/architecture.md#http-interface).
+Used by `simulate`, `demo` and `doctor`.
 
 The bodies carry what `app.chatwoot.events.parse_event` reads (CHATWOOT.md "Payloads"): a flat
 message object with `account`, `conversation` (id, inbox, status, labels, meta.sender), `sender`

@@ -1,4 +1,4 @@
-"""Bookings: slots computed from services.yaml, seats held by the database (SPEC §8.1).
+"""Bookings: slots computed from services.yaml, seats held by the database (docs/operations.md#knowledge-directory).
 
 Capacity is enforced by a UNIQUE (service_id, slot_start, seat) constraint with seat in
 1..capacity, not by a check-then-insert: two workers (threads or processes) racing for the

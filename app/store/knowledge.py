@@ -1,4 +1,6 @@
-"""The knowledge in SQLite (SPEC §8.1): load it with FTS5, search it, reload it when it changes.
+"""The knowledge in SQLite: load it with FTS5, search it, reload it when it changes.
+
+The directory's files and rules: docs/operations.md#knowledge-directory.
 
 `KnowledgeBase` owns the SQLite side. A load replaces everything in one transaction, so a
 reader sees either the old knowledge or the new one, never half of each; a malformed file is

@@ -1,4 +1,4 @@
-"""The knowledge directory's YAML files (SPEC §8.1) and the whole directory's parse.
+"""The knowledge directory's YAML files (docs/operations.md#knowledge-directory) and the whole directory's parse.
 
 Parsing is pure: files → the frozen dataclasses of `app.store.knowledge_records`, or a
 `KnowledgeError` naming file and line (every problem found is kept in `.errors`).

@@ -1,4 +1,4 @@
-"""The knowledge as typed records (SPEC §8.1): what the rest of the appliance reads.
+"""The knowledge as typed records (docs/operations.md#knowledge-directory): what the rest of the appliance reads.
 
 Frozen dataclasses for the business, its products, FAQ entries, services and availability,
 each able to describe itself in the customer's language, plus `format_money`. Parsing the

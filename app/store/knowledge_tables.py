@@ -1,4 +1,6 @@
-"""catalog.csv and faq.md as operators really write them (SPEC §8.1), plus the shared error type.
+"""catalog.csv and faq.md as operators really write them, plus the shared error type.
+
+The files' contract: docs/operations.md#knowledge-directory.
 
 What a spreadsheet or a text editor produces is accepted when its meaning is unambiguous:
 a BOM, CRLF, `;` or tab separators (a pt-BR Excel export), Portuguese column names, extra

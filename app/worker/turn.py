@@ -164,7 +164,7 @@ class ConversationWorker:
         a, c = turn.account_id, turn.conversation_id
         if decision.action == "reply" and decision.text:
             return [api.create_message(a, c, decision.text)], state
-        # Handoff (or a reply with nothing to say, which is a handoff too): SPEC §7.
+        # Handoff (or a reply with nothing to say, which is a handoff too): docs/architecture.md#replies-and-handoff.
         reason = decision.reason or "the bot had no answer"
         language = decision.language or self.settings.bot_language
         base = self.settings.handoff_message or decision.text or texts_for(language)["handoff"]

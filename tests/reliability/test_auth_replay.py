@@ -1,5 +1,5 @@
 """Auth and replay (issue 11): the real `chatwootai serve` over loopback HTTP, every credential
-case of SPEC §5, and only the accepted webhooks stored.
+case of docs/architecture.md#http-interface, and only the accepted webhooks stored.
 
 - A capture replayed 301 s later is a request whose timestamp is 301 s old (signature valid for
   that timestamp); one from the future is 305 s ahead, and the cases inside the window are 290 s

@@ -2,6 +2,7 @@
 names a file that exists and a heading it has, so the contract's references cannot rot."""
 
 import re
+import subprocess
 
 from tests.support import ROOT
 
@@ -61,31 +62,10 @@ def test_a_broken_anchor_is_caught():
     assert "no-such-heading" not in anchors("operations.md")
 
 
-def spec_to_docs():
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("spec_to_docs", ROOT / "scripts" / "spec-to-docs.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_every_old_spec_section_has_a_home_in_docs():
-    for section, target in spec_to_docs().MAPPING.items():
-        name, _, anchor = target.removeprefix("docs/").partition("#")
-        assert (DOCS / name).is_file() and (not anchor or anchor in anchors(name)), f"§{section}: {target}"
-
-
-def test_spec_citations_become_links_into_docs():
-    replace = spec_to_docs().replace
-    assert replace('"""Webhook authentication (SPEC §5), failing closed.') == (
-        '"""Webhook authentication (docs/architecture.md#http-interface), failing closed.')
-    assert replace("where the appliance is (SPEC §3, §9).") == (
-        "where the appliance is (docs/architecture.md#processes, docs/operations.md#public-url-and-proxy).")
-    assert replace("The rule of SPEC §6 on the fields") == (
-        "The rule of docs/architecture.md#events-the-bot-answers on the fields")
-    assert replace("(SPEC §8.1): parse") == "(docs/operations.md#knowledge-directory): parse"
-    assert replace('settings (SPEC §4 "vps / proxy").') == "settings (docs/configuration.md#vps--proxy)."
-    assert replace("(SPEC §3, §10): Debian's") == "(docs/architecture.md#processes, docs/operations.md#logs): Debian's"
+def test_no_citation_of_the_old_specification_is_left():
+    """The contract lives in docs/ now: nothing may point at a SPEC file outside the repository."""
+    needle = "SPEC " + "\u00a7"  # spelt so that this file does not match itself
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    left = [name for name in tracked.split() if (ROOT / name).is_file()
+            and needle in (ROOT / name).read_text(encoding="utf-8", errors="replace")]
+    assert left == []

@@ -1,4 +1,4 @@
-"""The verifier of SPEC §5, one test per failure mode, with an injected clock."""
+"""The verifier of docs/architecture.md#http-interface, one test per failure mode, with an injected clock."""
 
 import pytest
 
