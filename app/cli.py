@@ -38,10 +38,17 @@ def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     return dead_letters_command(settings, args.action, args.id)
 
 
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    # main() has already built the settings and checked the directories: reaching here is "ok".
+    print("configuration ok")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": _serve,
     "worker": _worker,
     "dead-letters": _dead_letters,
+    "check-config": _check_config,
 }
 
 
@@ -53,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl = sub.add_parser("dead-letters", help="list or replay Chatwoot requests that failed for good")
     dl.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     dl.add_argument("id", nargs="?", type=int, help="the dead letter to replay")
+    sub.add_parser("check-config", help="validate the configuration (environment, .env, *_FILE) and exit")
     return parser
 
 
