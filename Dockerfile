@@ -69,7 +69,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/chatwootai/bin:/opt/venv/bin:$PATH \
     DATA_DIR=/data \
     LOG_DIR=/data/logs \
-    SUPERVISOR_RUN_DIR=/run/chatwootai \
+    APPLIANCE_RUN_DIR=/run/chatwootai \
     APPLIANCE_PROGRAMS=true
 # logrotate: the log sidecar; openssh-client: the proxy playbook (ansible-core is in the venv)
 # reaches the VPS over ssh. Debian's versions follow the base image, so they are not pinned.
