@@ -41,6 +41,9 @@ def _engine_problem() -> str | None:
         return "`docker info` did not answer in 20 s"
     if probe.returncode != 0:
         return (probe.stderr.strip().splitlines() or ["`docker info` failed"])[-1]
+    buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True, timeout=20)
+    if buildx.returncode != 0:
+        return "the docker buildx plugin is missing (DOCKER_CONFIG from `docker-lab env` points to it)"
     return None
 
 
@@ -78,7 +81,13 @@ def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
 
 @pytest.fixture(scope="session")
 def image() -> Iterator[str]:
-    """The appliance image, built once per session (BuildKit; the layer cache makes later builds quick)."""
+    """The appliance image, built once per session (BuildKit; the layer cache makes later builds
+    quick). CONTAINER_TEST_IMAGE=tag uses an image built beforehand instead (kept afterwards)."""
+    if prebuilt := os.environ.get("CONTAINER_TEST_IMAGE"):
+        size = int(docker("image", "inspect", "--format", "{{.Size}}", prebuilt).stdout.strip())
+        print(f"\n[container] image {prebuilt} (CONTAINER_TEST_IMAGE, not built here); size {size / 1e6:.0f} MB")
+        yield prebuilt
+        return
     tag = f"{PREFIX}:{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     build = subprocess.run(
@@ -102,9 +111,10 @@ class Container:
         self.image = image
         self.name = f"{PREFIX}-{uuid.uuid4().hex[:10]}"
         self.volume = volume or f"{self.name}-data"
-        self.port = int(env.get("WEBHOOK_PORT") or free_port())
+        given = env.get("WEBHOOK_PORT", "")
+        self.port = int(given) if given.isdigit() else free_port()
         self.env = {"WEBHOOK_PORT": str(self.port), **env}
-        self.started_at = 0.0
+        self.started_at = self.run_returned_at = 0.0
 
     @property
     def url(self) -> str:
@@ -115,7 +125,8 @@ class Container:
         for key, value in self.env.items():
             args += ["-e", f"{key}={value}"]
         self.started_at = time.monotonic()
-        docker(*args, self.image)
+        docker(*args, self.image, timeout=600)
+        self.run_returned_at = time.monotonic()  # `docker run -d` returns once the container started
         return self
 
     def state(self) -> dict:
@@ -185,8 +196,8 @@ class Container:
         return r.json()
 
     def remove(self) -> None:
-        docker("rm", "-f", "-v", self.name, check=False, timeout=60)
-        docker("volume", "rm", "-f", self.volume, check=False, timeout=60)
+        docker("rm", "-f", "-v", self.name, check=False, timeout=600)  # vfs: a full copy to delete
+        docker("volume", "rm", "-f", self.volume, check=False, timeout=120)
 
 
 def incoming(conversation_id: int, message_id: int, text: str) -> dict:
