@@ -14,11 +14,12 @@ STAMP      := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 BENCHES    := ingest llm_cost pipeline
 
-.PHONY: help run test lint bench clean
+.PHONY: help run test soak lint bench clean
 
 help:
 	@echo "make run    create .venv, install, write .env (fresh webhook token) if missing, run web + worker"
 	@echo "make test   install with test extras and run the test suite"
+	@echo "make soak   the ten-minute soak test (50 webhooks/s, memory and p99 sampled)"
 	@echo "make lint   ruff check"
 	@echo "make bench  run the benchmarks in tests/bench/"
 	@echo "make clean  remove .venv, caches and build files (keeps .env, data/ and logs/)"
@@ -54,6 +55,10 @@ run: $(STAMP) .env
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest
+
+# The ten-minute soak (tests/reliability/test_soak.py); SOAK_SECONDS=60 for a quick look.
+soak: $(TEST_STAMP)
+	$(PY) -m pytest -m soak -s tests/reliability/test_soak.py
 
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check .

@@ -11,9 +11,14 @@ retrying, and reports the rest as one of two errors.
 Error texts carry the status, the call's purpose and path and Chatwoot's short error text; never
 the access token and never the request body (which is customer text).
 
-A 5xx or a read timeout after Chatwoot accepted a POST is ambiguous: the retry can duplicate the
-message. Chatwoot's API has no idempotency key, so callers that must post at most once record
-the attempt before sending and treat `ChatwootUnavailable` on a reply as "maybe sent".
+At most once: a 5xx, a timeout or a dropped connection after Chatwoot got a POST is ambiguous —
+a proxy's 502/504 can come after Chatwoot saved the message — and Chatwoot's API has no
+idempotency key. So a request that is not idempotent (`Request.idempotent`, the one rule) is
+never repeated blindly after such an outcome: the caller's `confirm` looks at what Chatwoot
+holds first. It returns what it found (the request took effect: done), None (it did not: sending
+again cannot duplicate it, so the retry goes ahead) or raises `DeliveryUnknown` (cannot tell:
+`ChatwootUnavailable` with `maybe_sent`). Without `confirm`, the first ambiguous outcome is
+`ChatwootUnavailable` with `maybe_sent`.
 """
 
 from __future__ import annotations
@@ -51,17 +56,33 @@ class ChatwootUnavailable(ChatwootAIError):
     """Chatwoot did not answer usefully within `attempts` tries (429, 5xx, network, timeouts)."""
 
     def __init__(self, attempts: int, last_error: str, request: Request, status: int | None = None,
-                 *, maybe_sent: bool = False):
+                 *, maybe_sent: bool = False, look_again: bool = False):
         self.attempts = attempts
         self.last_error = last_error
         self.status = status  # the last HTTP status, None when the last try got no answer
         self.purpose = request.purpose
-        # The request reached Chatwoot and no answer came back: it may have taken effect.
-        # Retrying something that is not idempotent (creating a message) could do it twice.
+        # The request reached Chatwoot, the outcome was ambiguous and nothing settled it: it may
+        # have taken effect. Sending something that is not idempotent again could do it twice.
         self.maybe_sent = maybe_sent
+        # ...and Chatwoot could not be read to settle it: a later look may (see DeliveryUnknown).
+        self.look_again = look_again
         super().__init__(
             f"Chatwoot unavailable for {request.describe()} after {attempts} attempts: {last_error}"
         )
+
+
+class DeliveryUnknown(ChatwootAIError):
+    """Raised by a `confirm` callback: Chatwoot's state does not say whether the request took effect.
+
+    `look_again`: Chatwoot could not be read just now, so looking again later may settle it;
+    otherwise what it shows cannot settle it (an operator has to look)."""
+
+    def __init__(self, reason: str, *, look_again: bool = False):
+        self.look_again = look_again
+        super().__init__(reason)
+
+
+Confirm = Callable[[], Awaitable[dict[str, Any] | None]]
 
 
 def normalise_base_url(base_url: str) -> str:
@@ -107,6 +128,7 @@ class ChatwootClient:
         on_retry: Callable[[Request, int, str], None] | None = None,
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        settle_grace_s: float = 1.0,
     ):
         if not api_key:
             raise ValueError("a Chatwoot API key is required")
@@ -119,6 +141,9 @@ class ChatwootClient:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._on_retry = on_retry
+        # The least wait before looking whether an ambiguous request took effect: a Chatwoot
+        # still saving behind a proxy that already answered 504 gets that long to finish.
+        self.settle_grace_s = settle_grace_s
         self._rng = rng or random.Random()
         # Connecting should be quick even when Chatwoot is slow to answer; the pool wait is
         # bounded so a burst cannot queue forever behind a stuck connection.
@@ -140,42 +165,71 @@ class ChatwootClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def send(self, request: Request) -> dict[str, Any] | list[Any]:
-        """Send with retries; the response JSON, `{}` when Chatwoot answers with no body."""
+    async def send(self, request: Request, *, confirm: Confirm | None = None) -> dict[str, Any] | list[Any]:
+        """Send with retries; the response JSON, `{}` when Chatwoot answers with no body.
+
+        `confirm` settles ambiguous outcomes of a request that is not idempotent (module doc)."""
         last_error, last_status = "", None
+        unsettled = 0  # the attempt whose ambiguous outcome must be settled before sending again
         for attempt in range(1, self.max_attempts + 1):
+            if unsettled:
+                # Looked at only now, after the backoff: a save still in progress has had time to
+                # land, and what was seen is what holds when the request goes out again.
+                found = await self._settle(request, unsettled, last_error, last_status, confirm)
+                if found is not None:
+                    return found  # it took effect after all: done, and not sent again
+                unsettled = 0
             delay: float | None = None
+            ambiguous = False
             try:
                 response = await self._http.request(request.method, request.path, json=request.json)
             except httpx.TimeoutException as exc:
                 last_error, last_status = f"timeout ({type(exc).__name__})", None
-                if not request.idempotent and not isinstance(exc, _NOT_SENT):
-                    raise ChatwootUnavailable(attempt, last_error, request, None, maybe_sent=True) from None
+                ambiguous = not isinstance(exc, _NOT_SENT)
             except httpx.TransportError as exc:
                 last_error, last_status = f"network error ({type(exc).__name__}: {self._scrub(exc)})", None
-                if not request.idempotent and not isinstance(exc, _NOT_SENT):
-                    raise ChatwootUnavailable(attempt, last_error, request, None, maybe_sent=True) from None
+                ambiguous = not isinstance(exc, _NOT_SENT)
             else:
                 status = response.status_code
                 if 200 <= status < 300:
                     return _json_or_empty(response)
                 error = self._error_text(response)
-                if status == 429:
+                if status == 429:  # refused before any work: always safe to send again
                     last_error, last_status = f"HTTP 429: {error}", status
                     delay = parse_retry_after(response.headers.get("Retry-After"))
                 elif status >= 500:
                     last_error, last_status = f"HTTP {status}: {error}", status
+                    ambiguous = True  # a proxy's 502/504 can come after Chatwoot did the work
                 else:
                     raise ChatwootRejected(status, error, request)
-            if attempt == self.max_attempts:
-                break
+            if ambiguous and not request.idempotent:
+                if confirm is None:
+                    raise ChatwootUnavailable(attempt, last_error, request, last_status, maybe_sent=True)
+                unsettled = attempt
             if delay is None:
-                delay = self._backoff(attempt)
+                delay = max(self._backoff(attempt), self.settle_grace_s if unsettled else 0.0)
             delay = min(delay, self.backoff_max)
-            if self._on_retry is not None:
+            if attempt == self.max_attempts and not unsettled:
+                break
+            if self._on_retry is not None and attempt < self.max_attempts:
                 self._on_retry(request, attempt, last_error)
             await self._sleep(delay)
+        if unsettled:  # the last attempt was ambiguous too: settle it before giving up
+            found = await self._settle(request, unsettled, last_error, last_status, confirm)
+            if found is not None:
+                return found
         raise ChatwootUnavailable(self.max_attempts, last_error, request, last_status)
+
+    async def _settle(self, request: Request, attempt: int, last_error: str, last_status: int | None,
+                      confirm: Confirm | None) -> dict[str, Any] | None:
+        """After an ambiguous outcome: what Chatwoot holds (found), None (not there), or raise."""
+        if confirm is None:
+            raise ChatwootUnavailable(attempt, last_error, request, last_status, maybe_sent=True)
+        try:
+            return await confirm()
+        except DeliveryUnknown as exc:
+            raise ChatwootUnavailable(attempt, f"{last_error}; {self._scrub(exc)}", request, last_status,
+                                      maybe_sent=True, look_again=exc.look_again) from None
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter (AWS architecture blog): spreads retries of many workers apart.

@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from loguru import logger
 
@@ -31,7 +32,10 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str]):
         # Longest first, so a secret that contains another is replaced whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        plain = {s for s in secrets if s and len(s) >= 4}
+        # A token travels in URLs (`/webhook?token=…`) percent-encoded: hide those forms too.
+        encoded = {form for s in plain for form in (quote(s), quote(s, safe=""), quote_plus(s), quote_plus(s, safe=""))}
+        self._secrets = sorted(plain | encoded, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

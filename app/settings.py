@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app import timespec
 from app.errors import ConfigError
 
 EXAMPLE_KNOWLEDGE_DIR = Path(__file__).parent / "example"
@@ -29,8 +30,6 @@ SECRETS = (
 )
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)\s*$")
-_SPAN = re.compile(r"^\d{2}:\d{2}-\d{2}:\d{2}$")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -56,6 +55,7 @@ class Settings:
     ngrok_domain: str | None = None
     ngrok_api_url: str = "http://127.0.0.1:4040"
     public_url: str | None = None
+    ngrok_path: Path | None = None  # the agent binary; unset: /usr/local/bin/ngrok, then PATH
     # vps / proxy
     vps_host: str | None = None
     vps_user: str | None = None
@@ -268,6 +268,8 @@ def _parse(r: _Reader) -> dict[str, object]:
     s["ngrok_domain"] = r.str("NGROK_DOMAIN")
     s["ngrok_api_url"] = r.url("NGROK_API_URL", "http://127.0.0.1:4040")
     s["public_url"] = r.url("PUBLIC_URL")
+    ngrok_path = r.str("NGROK_PATH")
+    s["ngrok_path"] = Path(ngrok_path) if ngrok_path else None
 
     s["vps_host"] = r.str("VPS_HOST")
     s["vps_user"] = r.str("VPS_USER")
@@ -326,29 +328,11 @@ def _parse(r: _Reader) -> dict[str, object]:
 
 
 def parse_business_hours(raw: str | None) -> dict[str, tuple[str, ...]] | None:
-    """`mon-fri 09:00-18:00; sat 09:00-13:00` → {"mon": ("09:00-18:00",), ...}."""
+    """`mon-fri 09:00-18:00; sat 09:00-13:00` (or `seg a sex 9h-18h; sáb 9h-13h`) →
+    {"mon": ("09:00-18:00",), ...}; weekdays and spans as `app.timespec` reads them everywhere."""
     if raw is None:
         return None
-    hours: dict[str, tuple[str, ...]] = {}
-    for part in raw.split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        days, _, spans = part.partition(" ")
-        span_list = tuple(s.strip() for s in spans.split(",") if s.strip())
-        if not span_list or not all(_SPAN.match(s) for s in span_list):
-            raise ConfigError(f"BUSINESS_HOURS: expected 'mon-fri 09:00-18:00; sat 09:00-13:00', got {part!r}")
-        for day in _expand_days(days.lower()):
-            hours[day] = hours.get(day, ()) + span_list
-    return hours
-
-
-def _expand_days(days: str) -> list[str]:
-    out: list[str] = []
-    for chunk in days.split(","):
-        start, _, end = chunk.partition("-")
-        if start not in WEEKDAYS or (end and end not in WEEKDAYS):
-            raise ConfigError(f"BUSINESS_HOURS: unknown weekday in {days!r} (use mon..sun)")
-        i, j = WEEKDAYS.index(start), WEEKDAYS.index(end or start)
-        out.extend(WEEKDAYS[i : j + 1] if i <= j else WEEKDAYS[i:] + WEEKDAYS[: j + 1])
-    return out
+    try:
+        return timespec.week_text(raw)
+    except timespec.TimeSpecError as exc:
+        raise ConfigError(f"BUSINESS_HOURS: {exc} (expected e.g. 'mon-fri 09:00-18:00; sat 09:00-13:00')") from None

@@ -19,3 +19,7 @@ def settings_env(tmp_path):
     from tests.support import base_env
 
     return base_env(tmp_path)
+
+
+# After the whole run: no configured secret in any log or captured output (tests/secret_scan.py).
+from tests.secret_scan import pytest_sessionfinish  # noqa: E402,F401 - a pytest hook, found by name

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 
 from app.chatwoot.signing import sign
+from app.settings import SECRETS
+from tests.secret_scan import remember_secret
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -66,6 +68,8 @@ class Program:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBHOOK_", "CHATWOOT_", "LLM_"))}
         self.env.update(env)
         self.env["PYTHONUNBUFFERED"] = "1"
+        for name in SECRETS:
+            remember_secret(name, self.env.get(name))
         self.log = cwd / f"{command}-{int(time.time() * 1000)}.out"
         self.proc: subprocess.Popen | None = None
 

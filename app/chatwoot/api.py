@@ -34,6 +34,10 @@ WEBHOOK_EVENTS = (
 )
 
 
+# POSTs to these paths create something new each time they are sent.
+_CREATES = ("/messages", "/webhooks", "/agent_bots")
+
+
 @dataclass(frozen=True)
 class Request:
     """One call to Chatwoot: what to send, never how."""
@@ -46,10 +50,15 @@ class Request:
     @property
     def idempotent(self) -> bool:
         """Sending it twice has the effect of sending it once (reads, PATCHes, toggles, labels,
-        assignments) — unlike creating a message, a webhook or an agent bot."""
+        assignments) — unlike creating a message, a webhook or an agent bot.
+
+        The one rule for "at most once" in the code base: the client does not repeat a request
+        that is not idempotent after an ambiguous outcome, and the sender marks it `sending`
+        before the POST and looks at Chatwoot before ever sending it again.
+        """
         if self.method != "POST":
             return True
-        return not self.path.endswith(("/messages", "/webhooks", "/agent_bots"))
+        return not self.path.endswith(_CREATES)
 
     def describe(self) -> str:
         """A log-safe one-liner: method, path and purpose, never the body."""
@@ -87,6 +96,19 @@ def create_message(account_id: int, conversation_id: int, content: str, *, priva
         {"content": content, "message_type": "outgoing", "private": bool(private), "content_type": "text"},
         "note" if private else "reply",
     )
+
+
+def get_conversation(account_id: int, conversation_id: int) -> Request:
+    """The conversation as Chatwoot holds it. An agent bot token may read it; its
+    `last_non_activity_message` and `messages` (the very last one) show the newest messages, which is
+    how the sender tells whether a reply whose POST got no clear answer was saved."""
+    return Request("GET", _conversation(account_id, conversation_id), None, "check_conversation")
+
+
+def list_messages(account_id: int, conversation_id: int) -> Request:
+    """The conversation's latest messages (up to 20, oldest first). Chatwoot refuses it to agent bot
+    tokens (401 "not authorized for bots"): send it with the admin (user) token."""
+    return Request("GET", f"{_conversation(account_id, conversation_id)}/messages", None, "check_messages")
 
 
 def toggle_typing(account_id: int, conversation_id: int, on: bool) -> Request:

@@ -7,6 +7,7 @@ them directly. crewai runs tools in threads, so every thread gets its own SQLite
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from app.hub.language import search_terms
 from app.store.bookings import Booking, BookingStore, Slot, SlotUnavailable, generate_slots
 from app.store.db import PerThreadConnection
 from app.store.knowledge import (
@@ -37,6 +39,12 @@ __all__ = [
 ]
 
 
+def _questions(text: str) -> list[str]:
+    """The questions in a message (or a coalesced burst): split at ? ! . ; and line breaks."""
+    parts = [part for part in re.split(r"[?!.;\n]+", text) if search_terms(part)]
+    return parts or [text]
+
+
 class DataProxy:
     def __init__(
         self,
@@ -46,7 +54,10 @@ class DataProxy:
         timezone: str = "America/Sao_Paulo",
         clock: Callable[[], datetime] | None = None,
         refresh_interval_s: float = 2.0,
+        strict: bool = False,
     ):
+        """`strict`: a knowledge directory that cannot be loaded now raises `KnowledgeError`
+        (the worker's start, `chatwootai knowledge check`); later broken edits never raise."""
         self.db_path = Path(db_path)
         self.knowledge = KnowledgeBase(Path(knowledge_dir), check_interval_s=refresh_interval_s)
         self.tz = ZoneInfo(timezone)
@@ -57,12 +68,12 @@ class DataProxy:
         conn = self._conn()
         KnowledgeBase.migrate(conn)
         BookingStore.migrate(conn)
-        self.knowledge.refresh(conn, force=True)
+        self.knowledge.refresh(conn, force=True, strict=strict)
         self._use_business_timezone()
 
     @classmethod
-    def from_settings(cls, settings) -> DataProxy:  # noqa: ANN001 - app.settings.Settings
-        return cls(settings.db_path, settings.knowledge_dir, timezone=settings.business_timezone)
+    def from_settings(cls, settings, *, strict: bool = False) -> DataProxy:  # noqa: ANN001 - app.settings.Settings
+        return cls(settings.db_path, settings.knowledge_dir, timezone=settings.business_timezone, strict=strict)
 
     # ---- plumbing
 
@@ -97,8 +108,14 @@ class DataProxy:
     # ---- catalog and FAQ
 
     def search_products(self, query: str, limit: int = 5) -> list[Product]:
+        """The best matches of each question in `query`: a burst "quanto custa o protetor solar?
+        e o hidratante?" is two searches (each keeps only its best matches), not one for both."""
         self.refresh()
-        return self.knowledge.search_products(self._conn(), query, limit)
+        found: list[Product] = []
+        for question in _questions(query):
+            seen = {p.sku for p in found}
+            found += [p for p in self.knowledge.search_products(self._conn(), question, limit) if p.sku not in seen]
+        return found[: max(1, limit)]
 
     def product_detail(self, sku: str) -> Product | None:
         self.refresh()

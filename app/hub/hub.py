@@ -110,6 +110,13 @@ class Hub:
         if text and text.strip():
             self.context.record(account_id, conversation_id, role, text, message_id=message_id)
 
+    def refresh_knowledge(self) -> bool:
+        """Look at the knowledge files now; True when new data was loaded. The worker calls this
+        on a timer, so a broken edit reaches /ready without waiting for a customer's turn."""
+        steps: list[str] = []
+        self._refresh(steps)
+        return bool(steps)
+
     def close(self) -> None:
         for owned in self._owns:
             owned.close()
@@ -144,12 +151,13 @@ class Hub:
         settings = self.settings
         # The import is local CPU work, not the model being slow: keep it off the LLM deadline.
         crewai = await asyncio.to_thread(import_crewai, settings)
-        budget = TurnBudget(settings.llm_max_calls_per_turn)
-        llms: list[Borrowed] = []
         deadline = time.monotonic() + settings.llm_timeout_s
+        budget = TurnBudget(settings.llm_max_calls_per_turn, deadline=deadline)
+        llms: list[Borrowed] = []
         intent, language = "other", ctx.language or settings.bot_language
 
         def handoff(reason: str) -> Decision:
+            budget.cancel()  # the crew may still run: it books nothing more, and what it booked is undone
             steps.append(f"handoff: {reason}")
             log.info("conversation {}/{} handed off: {}", turn.account_id, turn.conversation_id, reason)
             return Decision(action="handoff", reason=reason, intent=intent, language=language,
@@ -177,7 +185,7 @@ class Hub:
         spec = CREWS.get(intent, CREWS["other"])
         box = ToolBox(self.dataproxy, conversation_key=f"{turn.account_id}:{turn.conversation_id}",
                       language=language, timezone=settings.business_timezone,
-                      customer_name=ctx.customer_name or turn.contact_name, steps=steps)
+                      customer_name=ctx.customer_name or turn.contact_name, steps=steps, budget=budget)
         given = CrewInput(
             customer_text=text, language=language, business_name=self._business_name(),
             history=tuple(recent_lines(ctx)), summary=ctx.summary,
@@ -257,7 +265,7 @@ def _tokens(budget: TurnBudget, llms: list[Borrowed]) -> int:
 def _why(exc: BaseException, budget: TurnBudget, step: str) -> str:
     """The handoff reason: budget and timeout first, since crewai wraps what the transport raised."""
     if budget.exceeded:
-        return f"LLM call budget ({budget.limit}) spent in the {step}"
+        return f"LLM call budget ({budget.limit}) spent in the {step}{budget.trouble()}"
     if isinstance(exc, TimeoutError) or budget.cancelled:
         return f"LLM timed out in the {step}"
     if isinstance(exc, BudgetExceeded):

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -31,23 +34,57 @@ class BudgetExceeded(RuntimeError):
     """The turn asked for more LLM calls than LLM_MAX_CALLS_PER_TURN allows (or was abandoned)."""
 
 
+class WriteRefused(RuntimeError):
+    """A tool that writes (a booking) asked too late: the customer could not be told of it."""
+
+
 class TurnBudget:
     """Calls and prompt tokens spent by one turn; shared by the orchestrator and the crew.
 
     Thread-safe because the crew runs in a worker thread while the event loop may `cancel()`
     it after LLM_TIMEOUT_S: the next request the abandoned crew tries is refused.
+
+    It also guards the tools that write (`writing`): a booking made after the turn was handed
+    off would be one the customer was never told about. A write is refused once the turn is
+    cancelled, past its `deadline` (time.monotonic()), or without an LLM call left to say it;
+    a write that did go through registers its undo, run if the turn is cancelled afterwards.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, *, deadline: float | None = None):
         self.limit = limit
+        self.deadline = deadline
         self.calls = 0
         self.prompt_tokens = 0
         self.exceeded = False
         self.cancelled = False
+        self.refused_writes: list[str] = []
+        self.malformed_tool_calls = 0  # tool calls the model made that named no offered tool or bad arguments
+        self._undo: list[Callable[[], Any]] = []
         self._lock = threading.Lock()
+
+    @contextmanager
+    def writing(self, what: str) -> Iterator[Callable[[Callable[[], Any]], None]]:
+        """Hold the turn open while a tool writes; yields `on_abandon(undo)`. Raises WriteRefused.
+
+        The lock is held for the write (a local SQLite insert): `cancel()` waits for it to
+        finish and then undoes it, so no interleaving leaves a booking behind a handoff."""
+        with self._lock:
+            why = None
+            if self.cancelled:
+                why = "the turn was handed off"
+            elif self.deadline is not None and time.monotonic() >= self.deadline:
+                why = "the turn's deadline (LLM_TIMEOUT_S) has passed"
+            elif self.calls >= self.limit:
+                why = "no LLM call is left to tell the customer"
+            if why:
+                self.refused_writes.append(what)
+                raise WriteRefused(f"{what} refused: {why}")
+            yield self._undo.append
 
     def spend(self, body: bytes | None = None) -> None:
         with self._lock:
+            # Each request carries the turn's whole exchange, so the latest count is the total.
+            self.malformed_tool_calls = max(self.malformed_tool_calls, count_malformed_tool_calls(body))
             if self.cancelled:
                 raise BudgetExceeded("turn abandoned (timeout)")
             if self.calls >= self.limit:
@@ -57,12 +94,50 @@ class TurnBudget:
             self.prompt_tokens += estimate_tokens(body)
 
     def cancel(self) -> None:
+        """Abandon the turn (timeout or handoff): refuse what the crew tries next, undo its writes."""
         with self._lock:
             self.cancelled = True
+            undo, self._undo = self._undo, []
+        for action in reversed(undo):
+            try:
+                action()
+            except Exception as exc:  # noqa: BLE001 - one failed undo must not hide the handoff
+                logger.bind(component="hub").error("undoing a write of an abandoned turn failed: {}", exc)
 
     @property
     def remaining(self) -> int:
         return max(0, self.limit - self.calls)
+
+
+    def trouble(self) -> str:
+        """What went wrong besides the count, for the handoff note ("" when nothing)."""
+        if self.malformed_tool_calls:
+            count = self.malformed_tool_calls
+            return f"; the model made {count} malformed tool call(s) (unknown tool or bad arguments)"
+        return ""
+
+
+def count_malformed_tool_calls(body: bytes | None) -> int:
+    """Tool calls in a request's history that name a tool not offered or whose arguments are not a
+    JSON object: a model talking nonsense, which crewai answers with an error and another call."""
+    try:
+        request = json.loads(body) if body else None
+    except ValueError:
+        return 0
+    if not isinstance(request, dict):
+        return 0
+    offered = {(t.get("function") or {}).get("name") for t in request.get("tools") or [] if isinstance(t, dict)}
+    bad = 0
+    for message in request.get("messages") or []:
+        for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
+            function = call.get("function") or {} if isinstance(call, dict) else {}
+            try:
+                arguments = json.loads(function.get("arguments") or "{}")
+            except (TypeError, ValueError):
+                arguments = None
+            if not isinstance(arguments, dict) or (offered and function.get("name") not in offered):
+                bad += 1
+    return bad
 
 
 def estimate_tokens(body: bytes | None) -> int:

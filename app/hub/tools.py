@@ -9,11 +9,15 @@ is exactly what the offline responder can reach.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from loguru import logger
 from pydantic import BaseModel, Field
+
+from app.hub.llm import TurnBudget, WriteRefused
 
 
 class SearchArgs(BaseModel):
@@ -65,8 +69,10 @@ class ToolBox:
     """The tool functions for one turn, independent of crewai (unit-testable, reusable)."""
 
     def __init__(self, dataproxy: Any, *, conversation_key: str, language: str, timezone: str,
-                 customer_name: str | None = None, steps: list[str] | None = None):
+                 customer_name: str | None = None, steps: list[str] | None = None,
+                 budget: TurnBudget | None = None):
         self.dp = dataproxy
+        self.budget = budget  # guards the tools that write (TurnBudget.writing)
         self.conversation_key = conversation_key
         self.language = language
         self.timezone = timezone
@@ -111,17 +117,32 @@ class ToolBox:
                  for s in slots]
         return "\n".join(lines) or self._say("Nenhum horário livre.", "No free slot.")
 
+    def _writing(self, what: str):
+        return self.budget.writing(what) if self.budget is not None else nullcontext(lambda undo: None)
+
+    def _refused(self, exc: WriteRefused) -> str:
+        self.steps.append(str(exc))
+        logger.bind(component="hub", conversation=self.conversation_key).warning("{}", exc)
+        return self._say("Não foi possível concluir isso agora; uma pessoa da equipe vai continuar o atendimento.",
+                         "This could not be done now; someone from our team will follow up.")
+
     def book_slot(self, service_id: str, start: str, customer_name: str | None = None) -> str:
         from app.hub.dataproxy import SlotUnavailable  # the colleague's module; imported when used
 
         self.steps.append("tool book_slot")
         try:
-            booking = self.dp.book(
-                service_id,
-                _parse_time(start, self.timezone),
-                conversation_key=self.conversation_key,
-                customer_name=customer_name or self.customer_name,
-            )
+            with self._writing("book_slot") as on_abandon:
+                had = {getattr(b, "id", None) for b in self.dp.bookings_for(self.conversation_key)}
+                booking = self.dp.book(
+                    service_id,
+                    _parse_time(start, self.timezone),
+                    conversation_key=self.conversation_key,
+                    customer_name=customer_name or self.customer_name,
+                )
+                if booking.id not in had:  # new in this turn (a repeat returns the earlier one)
+                    on_abandon(lambda: self.dp.cancel_booking(booking.id))
+        except WriteRefused as exc:
+            return self._refused(exc)
         except SlotUnavailable:
             others = self.dp.free_slots(service_id, limit=4)
             intro = self._say("Esse horário não está mais livre. Horários livres:\n",
@@ -135,7 +156,14 @@ class ToolBox:
         self.steps.append("tool cancel_booking")
         # Only this conversation's bookings may be cancelled: a model must not cancel someone else's.
         own = {getattr(b, "id", None) for b in self.dp.bookings_for(self.conversation_key)}
-        if booking_id not in own or not self.dp.cancel_booking(booking_id):
+        if booking_id not in own:
+            return self._say(f"Reserva {booking_id} não encontrada.", f"Booking {booking_id} not found.")
+        try:
+            with self._writing("cancel_booking"):
+                cancelled = self.dp.cancel_booking(booking_id)
+        except WriteRefused as exc:
+            return self._refused(exc)
+        if not cancelled:
             return self._say(f"Reserva {booking_id} não encontrada.", f"Booking {booking_id} not found.")
         return self._say(f"Reserva {booking_id} cancelada.", f"Booking {booking_id} cancelled.")
 

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from app.errors import ChatwootAIError
 from app.store.db import migrate
-from app.store.knowledge import WEEKDAYS, Availability, Service
+from app.store.knowledge import Availability, Service
+from app.timespec import SHORT_NAMES, WEEKDAYS, span_minutes
 
 BOOKINGS_MIGRATIONS = [
     """
@@ -40,9 +41,6 @@ BOOKINGS_MIGRATIONS = [
     """,
 ]
 
-_PT_WEEKDAYS = ("seg", "ter", "qua", "qui", "sex", "sáb", "dom")
-_EN_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
 
 class SlotUnavailable(ChatwootAIError):
     """The requested time is full, in the past, or not one of the service's slots."""
@@ -51,8 +49,8 @@ class SlotUnavailable(ChatwootAIError):
 def when(start: datetime, language: str = "pt-BR") -> str:
     """"sex., 14/03 às 10:00" / "Fri 03/14 at 10:00" — short, unambiguous in a chat."""
     if language.lower().startswith("en"):
-        return f"{_EN_WEEKDAYS[start.weekday()]} {start:%m/%d} at {start:%H:%M}"
-    return f"{_PT_WEEKDAYS[start.weekday()]}, {start:%d/%m} às {start:%H:%M}"
+        return f"{SHORT_NAMES['en'][start.weekday()]} {start:%m/%d} at {start:%H:%M}"
+    return f"{SHORT_NAMES['pt'][start.weekday()]}, {start:%d/%m} às {start:%H:%M}"
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,8 @@ def generate_slots(
     for offset in range(availability.days_ahead):
         day: date = local_now.date() + timedelta(days=offset)
         for span in availability.weekly.get(WEEKDAYS[day.weekday()], ()):
-            begin, finish = _at(day, span[:5], tz), _at(day, span[6:], tz)
+            opens, closes = span_minutes(span)
+            begin, finish = _at(day, opens, tz), _at(day, closes, tz)
             start = begin
             while start + length <= finish:
                 if start > local_now:
@@ -113,10 +112,9 @@ def generate_slots(
     return out
 
 
-def _at(day: date, hhmm: str, tz: ZoneInfo) -> datetime:
-    hours, minutes = int(hhmm[:2]), int(hhmm[3:])
-    # "24:00" closes a span at midnight
-    return datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(hours=hours, minutes=minutes)
+def _at(day: date, minutes: int, tz: ZoneInfo) -> datetime:
+    # minutes after midnight: 1440 ("24:00") closes a span at midnight
+    return datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(minutes=minutes)
 
 
 def _epoch(moment: datetime) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,13 +27,28 @@ def connect(path: Path | str, *, check_same_thread: bool = True) -> sqlite3.Conn
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, timeout=5.0, check_same_thread=check_same_thread)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn)
     # NORMAL in WAL mode survives a killed process (the WAL is in the OS page cache and on disk
     # after write()); only a power loss can drop the last transactions. FULL would fsync per commit.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, *, wait_s: float = 10.0) -> None:
+    """Switch a fresh file to WAL. Web and worker start together; on a new file the switch needs
+    a lock SQLite does not wait for (no busy handler), so one program got "database is locked"
+    at its first start about once in 40. Retry for a while instead."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str]) -> int:

@@ -25,7 +25,7 @@ from loguru import logger
 
 # The hub's text helpers are a pure module (no crewai); sharing them keeps index-side and
 # rule-side word handling identical.
-from app.hub.language import fold, fts_query, search_terms, words
+from app.hub.language import STOPWORDS, fold, fts_query, search_terms, stem, words
 from app.store.db import migrate
 from app.store.knowledge_files import (
     CATALOG_COLUMNS,
@@ -64,6 +64,21 @@ KNOWLEDGE_MIGRATIONS = [
     -- business, services, availability (small JSON documents) and the files' fingerprint
     CREATE TABLE kn_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # stock may be empty (not tracked); the table is rebuilt from the files at the next load.
+    # kn_status: what the worker's last look at the files found, read by the web's /ready.
+    """
+    DROP TABLE kn_products;
+    CREATE TABLE kn_products (
+        sku TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, price TEXT NOT NULL,
+        currency TEXT NOT NULL, stock INTEGER, category TEXT NOT NULL, position INTEGER NOT NULL
+    );
+    DELETE FROM kn_products_fts;
+    DELETE FROM kn_meta WHERE key = 'fingerprint';
+    CREATE TABLE kn_status (
+        id INTEGER PRIMARY KEY CHECK (id = 1), ok INTEGER NOT NULL, errors TEXT NOT NULL,
+        summary TEXT NOT NULL, directory TEXT NOT NULL, updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -77,6 +92,50 @@ def fingerprint(directory: Path) -> str:
         except OSError:
             parts.append(f"{name}:missing")
     return "|".join(parts)
+
+
+def knowledge_status(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The worker's last look at the knowledge files (None before any): for the web's /ready."""
+    try:
+        row = conn.execute("SELECT * FROM kn_status WHERE id = 1").fetchone()
+    except sqlite3.OperationalError:
+        return None  # the worker never ran against this store: its tables do not exist yet
+    if row is None:
+        return None
+    return {
+        "ok": bool(row["ok"]),
+        "errors": json.loads(row["errors"]),
+        **json.loads(row["summary"]),
+        "directory": row["directory"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("es") and not word.endswith("ses"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _query_words(query: str) -> list[str]:
+    """The question's words worth matching (as `search_terms`, but whole words, singular)."""
+    out: list[str] = []
+    for word in words(query):
+        if len(word) >= 2 and word not in STOPWORDS and not word.isdigit() and _singular(word) not in out:
+            out.append(_singular(word))
+    return out
+
+
+def _match_score(asked: list[str], found: list[str]) -> float:
+    total = 0.0
+    for word in asked:
+        if any(_singular(w) == word for w in found):
+            total += 1.0
+        elif any(w.startswith(stem(word)) for w in found):
+            total += 0.5
+    return total
 
 
 def _product_from_row(row: sqlite3.Row) -> Product:
@@ -117,12 +176,13 @@ class KnowledgeBase:
     def migrate(conn: sqlite3.Connection) -> None:
         migrate(conn, "knowledge", KNOWLEDGE_MIGRATIONS)
 
-    def refresh(self, conn: sqlite3.Connection, *, force: bool = False) -> bool:
+    def refresh(self, conn: sqlite3.Connection, *, force: bool = False, strict: bool = False) -> bool:
         """Reload when the files changed since the last look; True when new data was loaded.
 
-        Looks at the files at most every `check_interval_s` unless forced. Never raises for a
-        malformed file: it is logged with file and line, kept in `last_error`, and the data
-        already in the store keeps serving.
+        Looks at the files at most every `check_interval_s` unless forced. A malformed file is
+        logged with file and line, kept in `last_error` and recorded in the store's status (so
+        the web's /ready turns 503), and the data already in the store keeps serving. With
+        `strict` (the worker's start) the `KnowledgeError` is raised instead.
         """
         with self._lock:
             now = self._monotonic()
@@ -135,15 +195,22 @@ class KnowledgeBase:
             self._seen = current
             if not force and self._stored_fingerprint(conn) == current:
                 self.last_error = None  # another process (or an earlier run) already loaded it
+                self._record_status(conn, None)
                 return False
             try:
                 knowledge = parse_knowledge_dir(self.directory)
             except KnowledgeError as exc:
                 self.last_error = exc
+                self._record_status(conn, exc)
+                if strict:
+                    raise
                 logger.warning("knowledge not reloaded, previous data kept: {} (in {})", exc, self.directory)
+                for more in exc.errors[1:]:
+                    logger.warning("knowledge problem: {}", more)
                 return False
             self._store(conn, knowledge, current)
             self.last_error = None
+            self._record_status(conn, None)
             logger.info(
                 "knowledge loaded from {}: {} products, {} FAQ entries, {} services",
                 self.directory,
@@ -152,6 +219,29 @@ class KnowledgeBase:
                 len(knowledge.services),
             )
             return True
+
+    def _record_status(self, conn: sqlite3.Connection, error: KnowledgeError | None) -> None:
+        """What the web's /ready shows. Best effort: a store that cannot take this write (disk
+        full) has bigger problems, reported by their own checks."""
+        try:
+            summary = {
+                table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+                for table in ("kn_products", "kn_faq")
+            }
+            conn.execute(
+                "INSERT INTO kn_status (id, ok, errors, summary, directory, updated_at) VALUES (1, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET ok = excluded.ok, errors = excluded.errors,"
+                " summary = excluded.summary, directory = excluded.directory, updated_at = excluded.updated_at",
+                (
+                    0 if error else 1,
+                    json.dumps([str(e) for e in error.errors] if error else []),
+                    json.dumps({"products": summary["kn_products"], "faq": summary["kn_faq"]}),
+                    str(self.directory),
+                    time.time(),
+                ),
+            )
+        except sqlite3.Error as exc:
+            logger.warning("knowledge status not recorded: {}", exc)
 
     @staticmethod
     def _stored_fingerprint(conn: sqlite3.Connection) -> str | None:
@@ -231,18 +321,28 @@ class KnowledgeBase:
         return _product_from_row(row) if row else None
 
     def search_products(self, conn: sqlite3.Connection, query: str, limit: int = 5) -> list[Product]:
+        """The products that match the question best, and only those.
+
+        FTS5 finds every product with any of the terms; each is then scored per question word
+        (1 when the word itself is there, "protetores" finding "protetor"; ½ when only its
+        five-letter stem is, "hidratante" finding "hidratação", "óleo" finding "oleosa") and only the best-scoring ones
+        are kept: "protetor solar facial" → the facial sunscreen, not every "facial" product.
+        Among those, bm25 orders (name and category weigh more than the description).
+        """
         terms = search_terms(query)
         if not terms:
             return []
-        # name and category weigh more than the description: "protetor" should find protectors
-        # before a product whose description merely mentions protection.
         rows = conn.execute(
             "SELECT p.* FROM kn_products_fts f JOIN kn_products p ON p.sku = f.sku "
             "WHERE kn_products_fts MATCH ? "
-            "ORDER BY bm25(kn_products_fts, 0, 10.0, 1.0, 5.0), p.position LIMIT ?",
-            (fts_query(terms), max(1, limit)),
+            "ORDER BY bm25(kn_products_fts, 0, 10.0, 1.0, 5.0), p.position LIMIT 200",
+            (fts_query(terms),),
         ).fetchall()
-        return [_product_from_row(r) for r in rows]
+        asked = _query_words(query)
+        scores = [_match_score(asked, words(" ".join((r["name"], r["description"], r["category"])))) for r in rows]
+        best = max(scores, default=0.0)
+        kept = [row for row, score in zip(rows, scores, strict=True) if best > 0 and score == best]
+        return [_product_from_row(r) for r in kept[: max(1, limit)]]
 
     def search_faq(self, conn: sqlite3.Connection, query: str, limit: int = 3) -> list[FaqEntry]:
         """Best entries first; `score` is the share of query terms found (question 1, answer ½)."""
@@ -282,6 +382,7 @@ __all__ = [
     "Service",
     "fold",
     "format_money",
+    "knowledge_status",
     "parse_business",
     "parse_catalog",
     "parse_faq",

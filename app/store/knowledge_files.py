@@ -1,45 +1,46 @@
-"""The knowledge directory's files (SPEC §8.1): parse and validate them into typed records.
+"""The knowledge directory's YAML files (SPEC §8.1) and the whole directory's parse.
 
 Parsing is pure: files → the frozen dataclasses of `app.store.knowledge_records`, or a
-`KnowledgeError` naming file and line. Loading the result into SQLite is
+`KnowledgeError` naming file and line (every problem found is kept in `.errors`).
+business.yaml and services.yaml are read here; catalog.csv and faq.md in
+`app.store.knowledge_tables`. Weekdays and spans are read by `app.timespec`, the one
+definition the settings and the worker use too. Loading the result into SQLite is
 `app.store.knowledge.KnowledgeBase`'s business (that module re-exports every name here).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from app.errors import ChatwootAIError
-from app.store.knowledge_records import (
-    WEEKDAYS,
-    Availability,
-    BusinessInfo,
-    FaqEntry,
-    Knowledge,
-    Product,
-    Service,
+from app import timespec
+from app.hub.language import fold
+from app.store.knowledge_records import Availability, BusinessInfo, Knowledge, Service
+from app.store.knowledge_tables import (
+    CATALOG_COLUMNS,
+    KnowledgeError,
+    parse_catalog,
+    parse_faq,
+    parse_price,
+    read_text,
 )
 
-CATALOG_COLUMNS = ("sku", "name", "description", "price", "currency", "stock", "category")
+__all__ = [
+    "CATALOG_COLUMNS",
+    "FILES",
+    "KnowledgeError",
+    "parse_business",
+    "parse_catalog",
+    "parse_faq",
+    "parse_knowledge_dir",
+    "parse_services",
+]
+
 FILES = ("business.yaml", "catalog.csv", "faq.md", "services.yaml")
-_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-
-
-class KnowledgeError(ChatwootAIError):
-    """A malformed knowledge file: `file` and `line` (1-based, None when it is the whole file)."""
-
-    def __init__(self, file: str, line: int | None, problem: str):
-        self.file, self.line, self.problem = file, line, problem
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {problem}")
 
 
 class _Map(dict):
@@ -81,18 +82,30 @@ _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 def _load_yaml(path: Path) -> _Map:
     name = path.name
+    text = read_text(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise KnowledgeError(
-            name, mark.line + 1 if mark else None, f"YAML syntax error: {exc.problem}"
-        ) from None
-    except UnicodeDecodeError:
-        raise KnowledgeError(name, None, "not UTF-8 text") from None
+        line = mark.line + 1 if mark else None
+        hint = " (indent with spaces, not tabs)" if "\t" in text else ""
+        raise KnowledgeError(name, line, f"YAML syntax error: {exc.problem}{hint}") from None
     if not isinstance(data, _Map):
         raise KnowledgeError(name, 1, "expected a mapping of keys at the top level")
-    return data
+    return _lower_keys(data, name)
+
+
+def _lower_keys(data: _Map, file: str) -> _Map:
+    """`Hours:` and `hours:` are the same key; both in one mapping is refused."""
+    out = _Map()
+    out.line, out.key_lines = data.line, {}
+    for key, value in data.items():
+        lowered = key.strip().lower() if isinstance(key, str) else key
+        line = data.key_lines.get(key, data.line)
+        if lowered in out:
+            raise KnowledgeError(file, line, f"key '{key}' repeats line {out.key_lines[lowered]}")
+        out[lowered], out.key_lines[lowered] = value, line
+    return out
 
 
 def _require(data: _Map, key: str, file: str, kind: type | tuple[type, ...] = str) -> Any:
@@ -110,39 +123,64 @@ def _optional_str(data: _Map, key: str) -> str | None:
 
 
 def _parse_week(value: Any, file: str, line: int) -> dict[str, tuple[str, ...]]:
-    """weekday → list of "HH:MM-HH:MM"; the error points at the offending weekday or span."""
+    """weekday (as people write it, or a range: `seg-sex`) → spans; errors point at the line.
+
+    A day's value may be a list of spans, one string ("09:00-12:00, 14:00-18:00"), or closed
+    (`closed`, `fechado`, `[]`, empty). Days not named are closed.
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):  # the BUSINESS_HOURS form: "seg a sex 09:00-18:00; sáb 09:00-13:00"
+        try:
+            return timespec.week_text(value)
+        except timespec.TimeSpecError as exc:
+            raise KnowledgeError(file, line, str(exc)) from None
     if not isinstance(value, _Map):
         raise KnowledgeError(file, line, 'expected weekday → list of "HH:MM-HH:MM"')
     week: dict[str, tuple[str, ...]] = {}
-    for day, spans in value.items():
-        day_line = value.key_lines.get(day, line)
-        if str(day).lower() not in WEEKDAYS:
-            raise KnowledgeError(
-                file, day_line, f"unknown weekday '{day}' (use mon, tue, wed, thu, fri, sat, sun)"
-            )
-        if isinstance(spans, str):
-            spans = _Seq([spans])
-            spans.item_lines = [day_line]
-        if not isinstance(spans, list):
-            raise KnowledgeError(file, day_line, f"'{day}': expected a list of \"HH:MM-HH:MM\"")
-        lines = getattr(spans, "item_lines", [day_line] * len(spans))
-        for span, span_line in zip(spans, lines, strict=True):
-            match = _SPAN.match(str(span)) if isinstance(span, str) else None
-            if not match or span[:5] >= span[6:]:
-                raise KnowledgeError(file, span_line, f"'{span}' is not a time range \"HH:MM-HH:MM\"")
-        week[str(day).lower()] = tuple(spans)
-    return week
+    where: dict[str, int] = {}
+    for key, raw in value.items():
+        day_line = value.key_lines.get(key, line)
+        try:
+            days = timespec.weekdays(key)
+        except timespec.TimeSpecError as exc:
+            raise KnowledgeError(file, day_line, str(exc)) from None
+        for day in days:
+            if day in week:
+                raise KnowledgeError(file, day_line, f"'{key}' names {day} again (already on line {where[day]})")
+        week.update({day: _day_spans(raw, key, file, day_line) for day in days})
+        where.update({day: day_line for day in days})
+    return {day: week[day] for day in timespec.WEEKDAYS if day in week}
+
+
+def _day_spans(raw: Any, key: object, file: str, day_line: int) -> tuple[str, ...]:
+    if timespec.is_closed(raw):
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    lines = getattr(raw, "item_lines", None) or [day_line] * len(items)
+    for item, item_line in zip(items, lines, strict=True):
+        if not isinstance(item, str):
+            # YAML reads an unquoted 9:00 as the number 540 (base 60): say what to write instead
+            raise KnowledgeError(file, item_line, f"'{key}': write each time range in quotes, like \"09:00-18:00\"")
+        try:
+            timespec.spans(item)
+        except timespec.TimeSpecError as exc:
+            raise KnowledgeError(file, item_line, str(exc)) from None
+    try:
+        return timespec.spans([part for item in items for part in timespec.spans(item)])
+    except timespec.TimeSpecError as exc:
+        raise KnowledgeError(file, day_line, str(exc)) from None
 
 
 def parse_business(path: Path) -> BusinessInfo:
     file = path.name
     data = _load_yaml(path)
-    timezone = _require(data, "timezone", file)
+    timezone = _require(data, "timezone", file).strip()
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise KnowledgeError(file, data.key_lines["timezone"], f"unknown time zone '{timezone}'") from None
-    hours = _parse_week(_require(data, "hours", file, dict), file, data.key_lines["hours"])
+    hours = _parse_week(_require(data, "hours", file, (dict, str)), file, data.key_lines["hours"])
     return BusinessInfo(
         name=_require(data, "name", file).strip(),
         description=_require(data, "description", file).strip(),
@@ -159,10 +197,20 @@ def parse_business(path: Path) -> BusinessInfo:
 
 
 def _positive_int(data: _Map, key: str, file: str) -> int:
-    value = _require(data, key, file, int)
+    """A whole number of at least 1; "60" and "60 min" are read as 60."""
+    raw = _require(data, key, file, (int, str))
+    line = data.key_lines.get(key, data.line)
+    match = re.fullmatch(r"\s*(\d+)\s*(min|mins|minutos|minutes)?\s*", raw) if isinstance(raw, str) else None
+    value = int(match[1]) if match else raw
+    if not isinstance(value, int):
+        raise KnowledgeError(file, line, f"'{key}' must be a whole number, got '{raw}'")
     if value < 1:
-        raise KnowledgeError(file, data.key_lines[key], f"'{key}' must be at least 1, got {value}")
+        raise KnowledgeError(file, line, f"'{key}' must be at least 1, got {value}")
     return value
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")
 
 
 def parse_services(path: Path) -> tuple[tuple[Service, ...], Availability]:
@@ -170,20 +218,23 @@ def parse_services(path: Path) -> tuple[tuple[Service, ...], Availability]:
     data = _load_yaml(path)
     raw_services = _require(data, "services", file, list)
     services: list[Service] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for item, line in zip(raw_services, raw_services.item_lines, strict=True):
         if not isinstance(item, _Map):
             raise KnowledgeError(file, line, "each service is a mapping {id, name, duration_min, price}")
-        service_id = str(_require(item, "id", file, (str, int))).strip()
-        if service_id in seen:
-            raise KnowledgeError(file, item.key_lines["id"], f"duplicate service id '{service_id}'")
-        seen.add(service_id)
-        price = _decimal(_require(item, "price", file, (int, float, str)), file, item.key_lines["price"])
+        item = _lower_keys(item, file)
         name = _require(item, "name", file).strip()
-        currency = str(item.get("currency") or data.get("currency") or "BRL").upper()
+        # no id: one derived from the name ("Limpeza de pele" → limpeza-de-pele)
+        service_id = str(item["id"]).strip() if item.get("id") not in (None, "") else _slug(name)
+        if service_id in seen:
+            raise KnowledgeError(file, line, f"duplicate service id '{service_id}' (first on line {seen[service_id]})")
+        seen[service_id] = line
+        price_line = item.key_lines.get("price", item.line)
+        price, sign = parse_price(_require(item, "price", file, (int, float, str)), file, price_line)
+        currency = str(item.get("currency") or data.get("currency") or sign or "BRL").upper()
         services.append(Service(service_id, name, _positive_int(item, "duration_min", file), price, currency))
     availability = Availability(
-        weekly=_parse_week(_require(data, "availability", file, dict), file, data.key_lines["availability"]),
+        weekly=_parse_week(_require(data, "availability", file, (dict, str)), file, data.key_lines["availability"]),
         slot_minutes=_positive_int(data, "slot_minutes", file),
         capacity=_positive_int(data, "capacity", file),
         days_ahead=_positive_int(data, "days_ahead", file),
@@ -191,122 +242,36 @@ def parse_services(path: Path) -> tuple[tuple[Service, ...], Availability]:
     return tuple(services), availability
 
 
-def _decimal(raw: Any, file: str, line: int) -> Decimal:
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise KnowledgeError(file, line, f"price '{raw}' is not a number") from None
-    if not value.is_finite() or value < 0:
-        raise KnowledgeError(file, line, f"price '{raw}' must be a number of at least 0")
-    return value.quantize(Decimal("0.01"))
-
-
-def parse_catalog(path: Path) -> tuple[Product, ...]:
-    file = path.name
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate the BOM spreadsheet exports add
-    except UnicodeDecodeError:
-        raise KnowledgeError(file, None, "not UTF-8 text") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        raise KnowledgeError(file, 1, f"empty file; expected the header {','.join(CATALOG_COLUMNS)}")
-    header = [h.strip().lower() for h in header]
-    missing = [c for c in CATALOG_COLUMNS if c not in header]
-    if missing:
-        raise KnowledgeError(file, 1, f"header is missing column(s) {', '.join(missing)}")
-    index = {c: header.index(c) for c in CATALOG_COLUMNS}
-    products: list[Product] = []
-    skus: set[str] = set()
-    for row in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise KnowledgeError(file, line, f"expected {len(header)} columns, found {len(row)}")
-        cell = {c: row[i].strip() for c, i in index.items()}
-        for column in ("sku", "name", "price", "stock"):
-            if not cell[column]:
-                raise KnowledgeError(file, line, f"'{column}' is empty")
-        if cell["sku"] in skus:
-            raise KnowledgeError(file, line, f"duplicate sku '{cell['sku']}'")
-        skus.add(cell["sku"])
-        raw_price = cell["price"]
-        if raw_price.count(",") == 1 and "." not in raw_price:  # a quoted Brazilian "49,90"
-            raw_price = raw_price.replace(",", ".")
-        price = _decimal(raw_price, file, line)
-        try:
-            stock = int(cell["stock"])
-        except ValueError:
-            raise KnowledgeError(file, line, f"stock '{cell['stock']}' is not a whole number") from None
-        if stock < 0:
-            raise KnowledgeError(file, line, f"stock must not be negative, got {stock}")
-        products.append(
-            Product(
-                cell["sku"],
-                cell["name"],
-                cell["description"],
-                price,
-                (cell["currency"] or "BRL").upper(),
-                stock,
-                cell["category"],
-            )
-        )
-    return tuple(products)
-
-
-def parse_faq(path: Path) -> tuple[FaqEntry, ...]:
-    """`## question` then its answer. A leading `# title` and intro are allowed; loose text is not."""
-    file = path.name
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise KnowledgeError(file, None, "not UTF-8 text") from None
-    entries: list[FaqEntry] = []
-    question: str | None = None
-    question_line = 0
-    answer: list[str] = []
-    titled = False
-
-    def close() -> None:
-        if question is None:
-            return
-        text = "\n".join(answer).strip()
-        if not text:
-            raise KnowledgeError(file, question_line, f"question '{question}' has no answer")
-        entries.append(FaqEntry(question, text))
-
-    for number, raw in enumerate(lines, start=1):
-        stripped = raw.strip()
-        if raw.startswith("##") and not raw.startswith("###"):
-            close()
-            question, question_line, answer = raw[2:].strip(), number, []
-            if not question:
-                raise KnowledgeError(file, number, "empty '## ' heading: the question is missing")
-        elif question is None:
-            if raw.startswith("# ") and not titled and not entries:
-                titled = True
-            elif stripped and not titled:
-                raise KnowledgeError(file, number, "text without a '## question' heading above it")
-        else:
-            answer.append(raw)
-    close()
-    if not entries:
-        raise KnowledgeError(file, None, "no '## question' headings found")
-    return tuple(entries)
-
-
 def parse_knowledge_dir(directory: Path) -> Knowledge:
-    """Parse and validate all four files; the first problem raises `KnowledgeError`."""
+    """Parse and validate all four files. Every file is read, so one `KnowledgeError` reports
+    the problems of all of them (first one in its message, all in `.errors`)."""
     directory = Path(directory)
-    for name in FILES:
-        if not (directory / name).is_file():
-            raise KnowledgeError(name, None, f"file missing from {directory}")
-    services, availability = parse_services(directory / "services.yaml")
+    errors: list[KnowledgeError] = []
+    parsed: dict[str, Any] = {}
+    parsers = {
+        "business.yaml": parse_business,
+        "catalog.csv": parse_catalog,
+        "faq.md": parse_faq,
+        "services.yaml": parse_services,
+    }
+    for name, parse in parsers.items():
+        path = directory / name
+        if not path.is_file():
+            errors.append(KnowledgeError(name, None, f"file missing from {directory}"))
+            continue
+        try:
+            parsed[name] = parse(path)
+        except KnowledgeError as exc:
+            errors.append(exc)
+        except OSError as exc:
+            errors.append(KnowledgeError(name, None, f"cannot read: {exc.strerror}"))
+    if errors:
+        raise KnowledgeError.combine(errors)
+    services, availability = parsed["services.yaml"]
     return Knowledge(
-        business=parse_business(directory / "business.yaml"),
-        products=parse_catalog(directory / "catalog.csv"),
-        faq=parse_faq(directory / "faq.md"),
+        business=parsed["business.yaml"],
+        products=parsed["catalog.csv"],
+        faq=parsed["faq.md"],
         services=services,
         availability=availability,
     )

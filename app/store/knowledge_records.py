@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from app.timespec import SHORT_NAMES, WEEKDAYS
 
 
 def format_money(price: Decimal, currency: str) -> str:
@@ -33,19 +33,22 @@ class Product:
     description: str
     price: Decimal
     currency: str
-    stock: int
+    stock: int | None  # None: the catalog does not track this product's stock (an empty cell)
     category: str
 
     @property
     def in_stock(self) -> bool:
-        return self.stock > 0
+        return self.stock is None or self.stock > 0
 
     def describe(self, language: str = "pt-BR") -> str:
+        price = format_money(self.price, self.currency)
+        if self.stock is None:
+            return f"{self.name} — {price}"
         if _english(language):
             stock = f"in stock: {self.stock}" if self.in_stock else "out of stock"
         else:
             stock = f"em estoque: {self.stock}" if self.in_stock else "esgotado"
-        return f"{self.name} — {format_money(self.price, self.currency)} ({stock})"
+        return f"{self.name} — {price} ({stock})"
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,6 @@ class Availability:
     days_ahead: int
 
 
-_PT_DAYS = {"mon": "seg", "tue": "ter", "wed": "qua", "thu": "qui", "fri": "sex", "sat": "sáb", "sun": "dom"}
-
-
 @dataclass(frozen=True)
 class BusinessInfo:
     name: str
@@ -98,8 +98,7 @@ class BusinessInfo:
     def describe_hours(self, language: str = "pt-BR") -> str:
         english = _english(language)
         parts = []
-        for day in WEEKDAYS:
-            label = day.capitalize() if english else _PT_DAYS[day]
+        for day, label in zip(WEEKDAYS, SHORT_NAMES["en" if english else "pt"], strict=True):
             spans = self.hours.get(day)
             parts.append(
                 f"{label} {', '.join(spans)}" if spans else f"{label} {'closed' if english else 'fechado'}"

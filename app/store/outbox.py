@@ -4,10 +4,11 @@ A turn's decision, its requests and the "done" mark on the events it answered ar
 one transaction (`commit_turn`), so a crash before that commit redoes the turn and a crash
 after it resumes sending from the outbox — never deciding twice, never posting twice.
 
-Creating a message is not idempotent in Chatwoot's API. Such rows are marked `sending` just
-before the POST and `sent` right after; a row found still `sending` after a crash may or may
-not have reached Chatwoot (the one window no local store can close), so it is not re-sent
-automatically but dead-lettered with that explanation, for an operator to replay if needed.
+Creating a message is not idempotent in Chatwoot's API (`Request.idempotent`). Such rows are
+marked `sending` just before the POST and `sent` once settled. A row still `sending` — a crash
+while in flight, or an ambiguous answer Chatwoot could not yet be read to settle — may or may not
+be in the conversation: the sender looks at what Chatwoot holds before it ever sends it again
+(`app/worker/confirm.py`), and dead-letters it only when that cannot be told.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from dataclasses import dataclass
 
 from app.chatwoot.api import Request
 from app.store.conversations import ConversationState, save
-
-NOT_IDEMPOTENT = frozenset({"reply", "handoff_message", "note"})
 
 
 @dataclass(frozen=True)
@@ -156,6 +155,35 @@ def mark_sent(conn: sqlite3.Connection, row: OutboxRow, chatwoot_id: int | None)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def mark_unsure(conn: sqlite3.Connection, row: OutboxRow, error: str, next_attempt_at: float,
+                *, new_round: bool = False) -> None:
+    """The outcome of the last attempt is not known yet: the row stays `sending`, so the next
+    round looks at Chatwoot before it sends anything. `new_round`: this round only looked (no
+    `mark_sending` counted it)."""
+    conn.execute(
+        "UPDATE outbox SET state = 'sending', last_error = ?, next_attempt_at = ?,"
+        " attempts = attempts + ? WHERE id = ?",
+        (error, next_attempt_at, 1 if new_round else 0, row.id),
+    )
+
+
+def delivery_evidence(conn: sqlite3.Connection, row: OutboxRow, *, limit: int = 200) -> tuple[frozenset[int], float]:
+    """(Chatwoot message ids that existed before `row` was first sent, when its turn was decided).
+
+    The ids: messages whose webhooks arrived before the decision, and what this conversation's
+    other rows posted (they went out first: a conversation's rows are sent in order)."""
+    decided = conn.execute("SELECT decided_at FROM turns WHERE id = ?", (row.turn_id,)).fetchone()
+    since = decided["decided_at"] if decided else 0.0
+    ids = conn.execute(
+        "SELECT message_id FROM (SELECT message_id FROM events WHERE account_id = ? AND conversation_id = ?"
+        "  AND message_id IS NOT NULL AND received_at <= ? ORDER BY id DESC LIMIT ?)"
+        " UNION SELECT chatwoot_id FROM (SELECT chatwoot_id FROM outbox WHERE account_id = ?"
+        "  AND conversation_id = ? AND chatwoot_id IS NOT NULL AND id != ? ORDER BY id DESC LIMIT ?)",
+        (row.account_id, row.conversation_id, since, limit, row.account_id, row.conversation_id, row.id, limit),
+    ).fetchall()
+    return frozenset(r[0] for r in ids), since
 
 
 def mark_retry(conn: sqlite3.Connection, row: OutboxRow, error: str, next_attempt_at: float) -> None:

@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, name: str | None = None) -> Sanic:
         ("chatwoot", health.chatwoot_check),
         ("llm", health.llm_check),
         ("tunnel", health.tunnel_check),
+        ("knowledge", health.knowledge_check),
     ]
 
     app.blueprint(webhook.bp)

@@ -104,3 +104,18 @@ def llm_check(ctx) -> tuple[bool, object]:
         parts = urlsplit(base)  # never show credentials someone put in the URL
         base = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path
     return True, {"model": settings.llm_model, "base_url": base or "provider default"}
+
+
+def knowledge_check(ctx) -> tuple[bool, object]:
+    """The worker's last look at KNOWLEDGE_DIR: 503 while an edit is broken (the previous data
+    keeps serving, and the error says which file and line to fix)."""
+    from app.store.knowledge import knowledge_status
+
+    status = knowledge_status(ctx.read_db())
+    if status is None:
+        return True, "not loaded yet (the worker loads it at start)"
+    counts = {"products": status.get("products", 0), "faq": status.get("faq", 0)}
+    if status["ok"]:
+        return True, {"status": "ok", **counts}
+    serving = "previous data" if counts["products"] or counts["faq"] else "nothing"
+    return False, {"status": "error", "errors": status["errors"], "serving": serving, **counts}

@@ -5,23 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_NAMES = {
-    "pt": ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
+from app.timespec import LONG_NAMES, WEEKDAYS, span_minutes
+
 Hours = Mapping[str, Sequence[str]]
 
 
 def _spans(hours: Hours, day: datetime) -> list[tuple[datetime, datetime]]:
     out = []
+    midnight = day.replace(hour=0, minute=0, second=0, microsecond=0)
     for span in hours.get(WEEKDAYS[day.weekday()], ()):
-        start, _, end = span.partition("-")
-        sh, sm = (int(x) for x in start.split(":"))
-        eh, em = (int(x) for x in end.split(":"))
-        opens = day.replace(hour=sh, minute=sm, second=0, microsecond=0)
-        closes = day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(hours=eh, minutes=em)
-        out.append((opens, closes))
+        start, end = span_minutes(span)  # spans are normalised by app.timespec ("24:00" may end one)
+        out.append((midnight + timedelta(minutes=start), midnight + timedelta(minutes=end)))
     return out
 
 
@@ -48,7 +42,7 @@ def back_at_text(opening: datetime, now: datetime, language: str) -> str:
     lang = "en" if language.lower().startswith("en") else "pt"
     at = opening.strftime("%H:%M")
     delta_days = (opening.date() - now.date()).days
-    day = _DAY_NAMES[lang][opening.weekday()]
+    day = LONG_NAMES[lang][opening.weekday()]
     if lang == "en":
         when = "today" if delta_days == 0 else "tomorrow" if delta_days == 1 else f"on {day}"
         return f"{when} at {at}"

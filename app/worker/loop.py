@@ -33,6 +33,7 @@ from app.worker.turn import ConversationWorker
 POLL_S = 0.01
 MAX_BURST_WINDOWS = 4  # a burst is answered at the latest 4 coalescing windows after it began
 DRAIN_TIMEOUT_S = 25.0  # supervisord's stopwaitsecs must be longer
+KNOWLEDGE_CHECK_S = 2.0  # how soon an edited knowledge file is loaded (or its error shown in /ready)
 
 
 def open_worker_store(path) -> sqlite3.Connection:
@@ -90,6 +91,7 @@ class Worker:
                 pass  # not the main thread (tests run the loop elsewhere)
         conversations.heartbeat(conn, self.id, os.getpid(), self.started_at, 0)
         beat = asyncio.create_task(self._beat(conn))
+        watch = asyncio.create_task(self._watch_knowledge())
         logger.info(
             "worker {} started: concurrency {}, coalescing {} ms, Chatwoot {}, LLM {}",
             self.id,
@@ -113,6 +115,7 @@ class Worker:
         finally:
             await self._drain()
             beat.cancel()
+            watch.cancel()
             conversations.stop_beating(conn, self.id)
             for c in (client, admin, typing):
                 if c is not None:
@@ -186,6 +189,15 @@ class Worker:
                 conversations.heartbeat(conn, self.id, os.getpid(), self.started_at, len(self._in_flight))
             except sqlite3.Error as exc:
                 logger.warning("heartbeat not recorded: {}", exc)
+
+    async def _watch_knowledge(self) -> None:
+        refresh = getattr(self._hub, "refresh_knowledge", None)
+        while refresh is not None:
+            await asyncio.sleep(KNOWLEDGE_CHECK_S)
+            try:
+                await asyncio.to_thread(refresh)
+            except Exception as exc:  # noqa: BLE001 - a watcher must outlive one bad look
+                logger.warning("knowledge check failed: {}", exc)
 
     async def _drain(self) -> None:
         if not self._in_flight:

@@ -4,6 +4,14 @@ Per row: 2xx → sent; another 4xx → dead letter (retrying cannot fix it); ret
 the client (429/5xx/network) → the row waits with exponential backoff across rounds and the
 conversation's newer work waits behind it; after MAX_ROUNDS rounds it is dead-lettered too.
 Typing indicators are best effort and never stored: a lost "typing" is not worth a retry.
+
+At most once (a message POST, or any request that is not `Request.idempotent`): every
+ambiguous outcome — a 5xx, a timeout, a dropped connection, a crash while in flight (the row
+found `sending`) — is settled the same way: look at what Chatwoot holds (`confirm.py`; the
+conversation with the bot token, the message list with the admin token) and send again only
+when our message is not there. When that cannot be told, the row is dead-lettered as "may have
+been posted"; it is never sent blind. When Chatwoot cannot be read at all, the row stays
+`sending` and the next round looks again.
 """
 
 from __future__ import annotations
@@ -15,18 +23,20 @@ import time
 from loguru import logger
 
 from app.chatwoot import api
-from app.client import ChatwootClient, ChatwootRejected, ChatwootUnavailable
+from app.client import ChatwootClient, ChatwootRejected, ChatwootUnavailable, Confirm, DeliveryUnknown
 from app.store import conversations, outbox
+from app.worker import confirm
 
 MAX_ROUNDS = 6
 ROUND_BACKOFF_S = 5.0
 ROUND_BACKOFF_MAX_S = 300.0
-MAYBE_SENT = "no answer after Chatwoot received it: it may or may not have been posted; replay only if " \
-    "the customer did not get it"
+MAYBE_SENT = "no clear answer after Chatwoot received it, and what Chatwoot shows does not settle it: it may " \
+    "have been posted; replay only if the customer did not get it"
 INTERRUPTED = (
-    "interrupted while sending (the worker stopped mid-request): Chatwoot may or may not have "
-    "posted it; replay only if the customer did not get it"
+    "interrupted while sending (the worker stopped mid-request) and what Chatwoot shows does not settle "
+    "whether it was posted; replay only if the customer did not get it"
 )
+NO_LIST = "the message list is not readable with this token (set CHATWOOT_ADMIN_API_KEY to an admin token)"
 
 
 class OutboxSender:
@@ -44,7 +54,7 @@ class OutboxSender:
         self.client = client
         self.admin_client = admin_client
         self.typing_client = typing_client or client
-        self._started_here: set[int] = set()  # rows this process marked `sending`
+        self._list_refused = False  # the token we list messages with got 401 once: do not ask again
 
     async def typing(self, account_id: int, conversation_id: int, *, on: bool) -> None:
         if self.typing_client is None:
@@ -59,10 +69,6 @@ class OutboxSender:
         log = logger.bind(account=account_id, conversation=conversation_id)
         for row in outbox.open_rows(self.conn, account_id, conversation_id):
             log = log.bind(turn=row.turn_id)
-            if row.state == "sending" and row.id not in self._started_here:
-                letter = outbox.dead_letter(self.conn, row, None, INTERRUPTED)
-                log.warning("{} was interrupted mid-request: dead letter {} (not re-sent)", row.purpose, letter)
-                continue
             if row.next_attempt_at > time.time():
                 return False
             if self.client is None:
@@ -72,52 +78,131 @@ class OutboxSender:
                 if row.request.json and "content" in row.request.json:
                     log.debug("unsent {}: {}", row.purpose, row.request.json["content"])
                 continue
+            if row.state == "sending":
+                # An attempt never settled (a crash while in flight, or Chatwoot unreadable last
+                # round): look before sending anything.
+                settled = await self._settle_leftover(row, log)
+                if settled is None:
+                    return False
+                if settled:
+                    continue
             if not await self._send(row, log):
                 return False
         return True
 
-    async def _send(self, row: outbox.OutboxRow, log) -> bool:
-        if row.purpose in outbox.NOT_IDEMPOTENT:
-            outbox.mark_sending(self.conn, row.id)
-            self._started_here.add(row.id)
+    async def _settle_leftover(self, row: outbox.OutboxRow, log) -> bool | None:
+        """True: settled (found, or dead-lettered); False: not in Chatwoot, send it; None: wait."""
         try:
-            answer = await self._deliver(row)
+            found = await self._confirm(row, log)()
+        except DeliveryUnknown as exc:
+            if exc.look_again:  # this look was a round too
+                return True if self._wait(row, f"unsettled attempt: {exc}", log, maybe_sent=True,
+                                          new_round=True) else None
+            self._dead(row, None, f"{INTERRUPTED}: {exc}", log)
+            return True
+        if found is not None:
+            self._sent(row, found, log, note="found in Chatwoot after an unfinished attempt, not sent again")
+            return True
+        return False
+
+    async def _send(self, row: outbox.OutboxRow, log) -> bool:
+        if not row.request.idempotent:
+            outbox.mark_sending(self.conn, row.id)
+        try:
+            answer = await self._deliver(row, log)
         except ChatwootRejected as exc:
-            letter = outbox.dead_letter(self.conn, row, exc.status, str(exc))
-            conversations.bump(self.conn, "dead_letters")
-            log.error("{} rejected by Chatwoot (HTTP {}): dead letter {}", row.purpose, exc.status, letter)
+            self._dead(row, exc.status, str(exc), log, what=f"rejected by Chatwoot (HTTP {exc.status})")
             return True
         except ChatwootUnavailable as exc:
-            if exc.maybe_sent:
+            if exc.maybe_sent and not exc.look_again:
                 # At most once: a message that may already be in the conversation is not sent
                 # again blindly; an operator can check and replay it.
-                letter = outbox.dead_letter(self.conn, row, None, f"{MAYBE_SENT}: {exc.last_error}")
-                conversations.bump(self.conn, "dead_letters")
-                log.error("{} may or may not have reached Chatwoot: dead letter {}", row.purpose, letter)
+                self._dead(row, None, f"{MAYBE_SENT}: {exc.last_error}", log, what="may have reached Chatwoot")
                 return True
-            rounds = row.attempts + 1  # `row` was read before this round started
-            if rounds >= MAX_ROUNDS:
-                letter = outbox.dead_letter(self.conn, row, exc.status, str(exc))
-                conversations.bump(self.conn, "dead_letters")
-                log.error("{} failed {} rounds: dead letter {}", row.purpose, rounds, letter)
-                return True
-            delay = min(ROUND_BACKOFF_MAX_S, self.round_backoff_s * 2 ** (rounds - 1)) * random.uniform(0.5, 1.0)
-            outbox.mark_retry(self.conn, row, str(exc), time.time() + delay)
-            log.warning("{} not sent ({}); next round in {:.0f} s", row.purpose, exc.last_error, delay)
-            return False
-        finally:
-            self._started_here.discard(row.id)
-        chatwoot_id = answer.get("id") if isinstance(answer, dict) else None
-        outbox.mark_sent(self.conn, row, chatwoot_id if isinstance(chatwoot_id, int) else None)
-        log.info("{} sent{}", row.purpose, f" (message {chatwoot_id})" if chatwoot_id else "")
+            return self._wait(row, exc.last_error, log, maybe_sent=exc.maybe_sent, status=exc.status)
+        self._sent(row, answer, log)
         return True
 
-    async def _deliver(self, row: outbox.OutboxRow):
+    def _wait(self, row: outbox.OutboxRow, error: str, log, *, maybe_sent: bool, status: int | None = None,
+              new_round: bool = False) -> bool:
+        """Another round later, with backoff; after MAX_ROUNDS rounds a dead letter (True)."""
+        rounds = row.attempts + 1  # `row` was read before this round started
+        if rounds >= MAX_ROUNDS:
+            text = f"{MAYBE_SENT}: {error}" if maybe_sent else error
+            self._dead(row, status, text, log, what=f"failed {rounds} rounds")
+            return True
+        delay = min(ROUND_BACKOFF_MAX_S, self.round_backoff_s * 2 ** (rounds - 1)) * random.uniform(0.5, 1.0)
+        if maybe_sent:
+            outbox.mark_unsure(self.conn, row, error, time.time() + delay, new_round=new_round)
+            log.warning("{} may have been posted and Chatwoot cannot be read ({}); looking again in {:.0f} s",
+                        row.purpose, error, delay)
+        else:
+            outbox.mark_retry(self.conn, row, error, time.time() + delay)
+            log.warning("{} not sent ({}); next round in {:.0f} s", row.purpose, error, delay)
+        return False
+
+    def _sent(self, row: outbox.OutboxRow, answer, log, *, note: str = "") -> None:
+        chatwoot_id = answer.get("id") if isinstance(answer, dict) else None
+        chatwoot_id = chatwoot_id if isinstance(chatwoot_id, int) else None
+        outbox.mark_sent(self.conn, row, chatwoot_id)
+        log.info("{} sent{}{}", row.purpose, f" (message {chatwoot_id})" if chatwoot_id else "",
+                 f": {note}" if note else "")
+
+    def _dead(self, row: outbox.OutboxRow, status: int | None, error: str, log, *, what: str = "") -> None:
+        letter = outbox.dead_letter(self.conn, row, status, error)
+        conversations.bump(self.conn, "dead_letters")
+        log.error("{} {}: dead letter {}{}", row.purpose, what or "could not be settled", letter,
+                  "" if what else f" ({error})")
+
+    async def _deliver(self, row: outbox.OutboxRow, log):
         assert self.client is not None
+        check = None if row.request.idempotent else self._confirm(row, log)
         try:
-            return await self.client.send(row.request)
+            return await self.client.send(row.request, confirm=check)
         except ChatwootRejected as exc:
             # Chatwoot before v4.x refuses labels to agent-bot tokens; the admin token may set them.
             if exc.status == 401 and row.purpose == "labels" and self.admin_client is not None:
                 return await self.admin_client.send(row.request)
             raise
+
+    def _confirm(self, row: outbox.OutboxRow, log) -> Confirm:
+        """The client's `confirm` for `row`: our message as Chatwoot holds it, None, or DeliveryUnknown."""
+        body = row.request.json or {}
+        a, c = row.account_id, row.conversation_id
+
+        async def look() -> dict | None:
+            assert self.client is not None
+            anchors, since = outbox.delivery_evidence(self.conn, row)
+            expected = confirm.Expected(str(body.get("content", "")), bool(body.get("private")), anchors, since)
+            verdict, message = confirm.from_conversation(await self._read(self.client, api.get_conversation(a, c)),
+                                                         expected)
+            if verdict == confirm.UNKNOWN:
+                lister = self.admin_client or self.client
+                if self._list_refused and lister is self.client:
+                    raise DeliveryUnknown(f"someone wrote after the attempt; {NO_LIST}")
+                try:
+                    listing = await self._read(lister, api.list_messages(a, c))
+                except DeliveryUnknown as exc:
+                    if lister is self.client and "HTTP 401" in str(exc):
+                        self._list_refused = True
+                        raise DeliveryUnknown(f"someone wrote after the attempt; {NO_LIST}") from None
+                    raise
+                verdict, message = confirm.from_messages(listing, expected)
+            if verdict == confirm.POSTED:
+                log.info("{} is in Chatwoot (message {}): not sent again", row.purpose, message.get("id"))
+                return message
+            if verdict == confirm.ABSENT:
+                log.info("{} is not in Chatwoot: sending it again", row.purpose)
+                return None
+            raise DeliveryUnknown("Chatwoot's newest messages do not show whether it was posted")
+
+        return look
+
+    @staticmethod
+    async def _read(client: ChatwootClient, request: api.Request):
+        try:
+            return await client.send(request)
+        except ChatwootRejected as exc:
+            raise DeliveryUnknown(f"{request.purpose} refused: HTTP {exc.status}: {exc.error}") from None
+        except ChatwootUnavailable as exc:
+            raise DeliveryUnknown(f"{request.purpose} failed: {exc.last_error}", look_again=True) from None

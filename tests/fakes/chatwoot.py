@@ -56,7 +56,10 @@ _HANG = object()
 @dataclass
 class Fault:
     """One injected answer. `hang`: never answer (the client times out); `passthrough`: only
-    wait `delay`, then answer normally."""
+    wait `delay`, then answer normally. `saved`: the request takes effect first (Chatwoot saved
+    the message), then the fault answers — a proxy's 502/504, or the real answer too late;
+    `then` runs right after it took effect, or before the fault answers when not `saved` (e.g. a
+    customer writes in the meantime, or Chatwoot saves it a moment after the proxy gave up)."""
 
     status: int = 500
     body: Any = None
@@ -64,6 +67,8 @@ class Fault:
     delay: float = 0.0
     hang: bool = False
     passthrough: bool = False
+    saved: bool = False
+    then: Callable[[], Any] | None = None
 
     @classmethod
     def error(
@@ -79,6 +84,16 @@ class Fault:
     @classmethod
     def slow(cls, seconds: float) -> Fault:
         return cls(delay=seconds, passthrough=True)
+
+    @classmethod
+    def saved_then(cls, status: int, then: Callable[[], Any] | None = None) -> Fault:
+        """Chatwoot did the work, the proxy in front answered `status` (502, 504)."""
+        return cls(status, {"error": "Bad Gateway" if status == 502 else "Gateway Timeout"}, saved=True, then=then)
+
+    @classmethod
+    def saved_then_late(cls, seconds: float) -> Fault:
+        """Chatwoot did the work and answered after `seconds` (past the client's timeout)."""
+        return cls(delay=seconds, passthrough=True, saved=True)
 
 
 @dataclass
@@ -123,6 +138,8 @@ class ChatwootFake:
         self.inbox_bots: dict[int, int] = {}
         self._requests: list[Recorded] = []
         self._faults: list[tuple[str, re.Pattern[str], deque[Fault]]] = []
+        # Called for each request no queued fault matched: a Fault to inject, or None (chaos runs).
+        self.chaos: Callable[[str, str], Fault | None] | None = None
         self._ids = itertools.count(1001)
         self._cond = threading.Condition()
         self._stopping = threading.Event()
@@ -179,6 +196,16 @@ class ChatwootFake:
             }
             self.conversations[conversation_id] = conv
             return conv
+
+    def add_message(self, conversation_id: int, content: str, *, message_type: int = 0) -> dict:
+        """A message written in Chatwoot by someone else (0: the customer, 2: activity)."""
+        from tests.fakes.chatwoot_routes import new_message
+
+        with self._cond:
+            conv = self.conversations.get(conversation_id) or self.add_conversation(conversation_id)
+            message = new_message(self, conv, content, message_type=message_type, sender_type="Contact")
+            conv["messages"].append(message)
+            return message
 
     def add_agent_bot(self, bot_id: int, *, outgoing_url: str = "", name: str = "ChatwootAI") -> dict:
         bot = {"id": bot_id, "name": name, "description": "", "thumbnail": "", "outgoing_url": outgoing_url}
@@ -266,7 +293,18 @@ class ChatwootFake:
             with self._cond:
                 self.violations.extend(f"{method} {path}: {p}" for p in problems)
         fault = self._next_fault(method, path)
+        if fault is not None and fault.saved and op is not None and not problems:
+            answer = route(self, op.method, op.template, op.params, headers, body or {})
+            if fault.then is not None:
+                fault.then()
+            self._stopping.wait(fault.delay)
+            if fault.hang:
+                self._stopping.wait(self.hang_seconds)
+                return self._answered(rec, _HANG)
+            return self._answered(rec, answer if fault.passthrough else (fault.status, fault.body, fault.headers))
         if fault is not None:
+            if fault.then is not None:
+                fault.then()
             if fault.delay:
                 self._stopping.wait(fault.delay)
             if fault.hang:
@@ -294,7 +332,7 @@ class ChatwootFake:
             for rule_method, pattern, queue in self._faults:
                 if queue and rule_method in ("*", method) and pattern.search(path):
                     return queue.popleft()
-        return None
+        return self.chaos(method, path) if self.chaos is not None else None
 
 
 def _handler_for(fake: ChatwootFake) -> type[BaseHTTPRequestHandler]:
@@ -320,8 +358,11 @@ def _handler_for(fake: ChatwootFake) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             for name, value in extra.items():
                 self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up first (a late answer): as a server would
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 

@@ -61,30 +61,41 @@ def route(fake: ChatwootFake, method: str, template: str, params: dict[str, str]
 
 
 # -- handlers: called with the fake's lock held; return (status, body, headers) -----------
-def _create_message(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
-    is_bot = token in fake.bot_tokens
-    message = {
+def new_message(fake: ChatwootFake, conv: dict, content: str, *, message_type: int = 1, private: bool = False,
+                content_type: str = "text", content_attributes: dict | None = None,
+                sender_type: str = "AgentBot") -> dict:
+    """A message as Chatwoot's push_event_data shows it (ids grow across the installation)."""
+    kind = {"AgentBot": "agent_bot", "User": "user", "Contact": "contact"}[sender_type]
+    return {
         "id": next(fake._ids),
-        "content": body["content"],
+        "content": content,
+        "account_id": min(fake.account_ids, default=1),
         "inbox_id": 1,
         "conversation_id": conv["id"],
-    }
-    message |= {
-        "message_type": 1 if body.get("message_type", "outgoing") == "outgoing" else 0,
-        "content_type": body.get("content_type", "text"),
-        "content_attributes": body.get("content_attributes", {}),
+        "message_type": message_type,
+        "content_type": content_type,
+        "content_attributes": content_attributes or {},
         "created_at": int(time.time()),
-        "private": bool(body.get("private", False)),
+        "private": private,
         "status": "sent",
         "source_id": None,
-        "sender_type": "AgentBot" if is_bot else "User",
+        "sender_type": sender_type,
         "sender_id": 1,
-        "sender": {
-            "id": 1,
-            "name": "ChatwootAI" if is_bot else "Admin",
-            "type": "agent_bot" if is_bot else "user",
-        },
+        "sender": {"id": 1, "name": {"agent_bot": "ChatwootAI", "user": "Admin"}.get(kind, "Customer"), "type": kind},
     }
+
+
+def _create_message(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
+    message = new_message(
+        fake, conv, body["content"],
+        message_type=1 if body.get("message_type", "outgoing") == "outgoing" else 0,
+        private=bool(body.get("private", False)),
+        content_type=body.get("content_type", "text"),
+        # Chatwoot keeps only the content attributes it knows; an echo id of ours would be lost.
+        content_attributes={k: v for k, v in (body.get("content_attributes") or {}).items()
+                            if k in ("in_reply_to", "items")},
+        sender_type="AgentBot" if token in fake.bot_tokens else "User",
+    )
     conv["messages"].append(message)
     return 200, message, {}
 
@@ -115,7 +126,20 @@ def _assign(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
 
 
 def _show_conversation(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
-    return 200, {k: v for k, v in conv.items() if k not in ("messages", "typing")} | {"inbox_id": 1}, {}
+    # As Chatwoot's conversation partial: `messages` holds only the very last message, and
+    # `last_non_activity_message` the newest one that is not an activity message.
+    shown = {k: v for k, v in conv.items() if k not in ("messages", "typing")} | {"inbox_id": 1}
+    messages = conv["messages"]
+    shown["messages"] = [dict(messages[-1])] if messages else []
+    newest = next((m for m in reversed(messages) if m["message_type"] != 2), None)
+    shown["last_non_activity_message"] = dict(newest) if newest else None
+    return 200, shown, {}
+
+
+def _list_messages(fake: ChatwootFake, conv: dict, body: dict, token: str) -> tuple:
+    # Chatwoot's MessageFinder without `before`: the latest 20, oldest first. Bots never get here.
+    meta = {"labels": list(conv["labels"]), "additional_attributes": {}}
+    return 200, {"meta": meta, "payload": [dict(m) for m in conv["messages"][-20:]]}, {}
 
 
 def _agent_bot(fake: ChatwootFake, params: dict, body: dict) -> tuple:
@@ -170,6 +194,7 @@ def _profile(fake: ChatwootFake, params: dict, body: dict) -> tuple:
 # is looked up (or auto-created) before the handler runs.
 CONVERSATION_ROUTES: dict[tuple[str, str], Callable[..., tuple]] = {
     ("POST", "/messages"): _create_message,
+    ("GET", "/messages"): _list_messages,
     ("POST", "/toggle_typing_status"): _toggle_typing,
     ("POST", "/toggle_status"): _toggle_status,
     ("GET", "/labels"): _labels,

@@ -21,14 +21,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-SPEC_PATH = Path("/work/shared/reference/chatwoot-swagger.json")
-_LOCAL_SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "chatwoot-swagger.json"
+SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "chatwoot-swagger.json"
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def default_spec_path() -> Path:
-    """The shared reference, or a copy under tests/fixtures when the repo travels alone."""
-    return _LOCAL_SPEC if _LOCAL_SPEC.exists() else SPEC_PATH
+    """Chatwoot's swagger.json, kept under tests/fixtures (its origin: tests/fixtures/README.md)."""
+    return SPEC_PATH
 
 
 @dataclass(frozen=True)

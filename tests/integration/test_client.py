@@ -17,6 +17,7 @@ from app.client import (
     ChatwootClient,
     ChatwootRejected,
     ChatwootUnavailable,
+    DeliveryUnknown,
     normalise_base_url,
     parse_retry_after,
     send_sync,
@@ -25,6 +26,7 @@ from tests.fakes.chatwoot import Fault, checked_fake
 
 BOT = "bot-token"
 REPLY = api.create_message(1, 7, "Olá! Temos sim.")
+OPEN = api.toggle_status(1, 7, "open")
 
 
 @pytest.fixture
@@ -80,23 +82,23 @@ def test_empty_answer_is_an_empty_dict(chatwoot_fake):
     assert chatwoot_fake.conversation(7)["typing"] == "on"
 
 
-def test_500_twice_then_200_posts_once_after_three_attempts(chatwoot_fake):
-    chatwoot_fake.fault("POST", r"/messages$", Fault.error(500), Fault.error(502, "bad gateway"))
+def test_500_twice_then_200_succeeds_after_three_attempts(chatwoot_fake):
+    chatwoot_fake.fault("POST", r"/toggle_status$", Fault.error(500), Fault.error(502, "bad gateway"))
     sleeps, retries = Sleeps(), []
     kwargs = {"base_url": chatwoot_fake.url, "api_key": BOT, "sleep": sleeps}
-    send(kwargs | {"on_retry": lambda req, attempt, why: retries.append((req.purpose, attempt, why))})
+    send(kwargs | {"on_retry": lambda req, attempt, why: retries.append((req.purpose, attempt, why))}, OPEN)
     assert len(chatwoot_fake.requests) == 3
-    assert len(chatwoot_fake.messages(7)) == 1
-    assert [(p, a) for p, a, _ in retries] == [("reply", 1), ("reply", 2)]
+    assert chatwoot_fake.conversation(7)["status"] == "open"
+    assert [(p, a) for p, a, _ in retries] == [("status_open", 1), ("status_open", 2)]
     assert "HTTP 500" in retries[0][2] and "bad gateway" in retries[1][2]
     assert len(sleeps.delays) == 2
 
 
 def test_backoff_is_exponential_with_full_jitter(chatwoot_fake):
-    chatwoot_fake.fault("POST", r"/messages$", *[Fault.error(503)] * 4)
+    chatwoot_fake.fault("POST", r"/toggle_status$", *[Fault.error(503)] * 4)
     sleeps = Sleeps()
     kwargs = {"base_url": chatwoot_fake.url, "api_key": BOT, "sleep": sleeps, "rng": random.Random(7)}
-    send(kwargs | {"backoff_base": 1.0, "backoff_max": 5.0})
+    send(kwargs | {"backoff_base": 1.0, "backoff_max": 5.0}, OPEN)
     ceilings = [1.0, 2.0, 4.0, 5.0]
     assert len(sleeps.delays) == 4
     assert all(0 <= d <= c for d, c in zip(sleeps.delays, ceilings, strict=True))
@@ -162,7 +164,7 @@ def test_wrong_token_is_rejected_401_and_not_echoed(chatwoot_fake):
 def test_token_and_body_never_appear_in_exception_text(chatwoot_fake):
     # A misbehaving proxy that echoes the request back must not leak it through our errors.
     secret = "bot-token"
-    chatwoot_fake.fault("POST", r"/messages$", *[Fault(500, {"error": f"echo {secret}"})] * 2)
+    chatwoot_fake.fault("POST", r"/messages$", Fault(500, {"error": f"echo {secret}"}))
     with pytest.raises(ChatwootUnavailable) as unavailable:
         send({"base_url": chatwoot_fake.url, "api_key": secret, "max_attempts": 2, "sleep": Sleeps()})
     chatwoot_fake.fault("POST", r"/messages$", Fault(400, {"error": f"bad {secret}"}))
@@ -194,11 +196,60 @@ def test_network_down_gives_unavailable_after_max_attempts():
 
 
 def test_5xx_exhausted_keeps_last_status(chatwoot_fake):
-    chatwoot_fake.fault("POST", r"/messages$", *[Fault.error(503, "maintenance")] * 3)
+    chatwoot_fake.fault("POST", r"/toggle_status$", *[Fault.error(503, "maintenance")] * 3)
     with pytest.raises(ChatwootUnavailable) as caught:
-        send({"base_url": chatwoot_fake.url, "api_key": BOT, "max_attempts": 3, "sleep": Sleeps()})
+        send({"base_url": chatwoot_fake.url, "api_key": BOT, "max_attempts": 3, "sleep": Sleeps()}, OPEN)
     assert caught.value.status == 503 and "maintenance" in caught.value.last_error
-    assert chatwoot_fake.messages(7) == []
+    assert caught.value.attempts == 3 and not caught.value.maybe_sent
+
+
+def test_a_502_on_a_message_post_is_not_retried_blind(chatwoot_fake):
+    # A proxy's 502 can come after Chatwoot saved the message: with nothing to look it up, the
+    # client stops at once and says it may have been sent.
+    chatwoot_fake.fault("POST", r"/messages$", Fault.saved_then(502))
+    with pytest.raises(ChatwootUnavailable) as caught:
+        send({"base_url": chatwoot_fake.url, "api_key": BOT, "sleep": Sleeps()})
+    assert caught.value.maybe_sent and caught.value.attempts == 1 and caught.value.status == 502
+    assert len(chatwoot_fake.requests) == 1 and len(chatwoot_fake.messages(7)) == 1
+
+
+def confirm_send(fake, answers: list, request: api.Request = REPLY):
+    """Send with a `confirm` that answers from `answers` in turn; returns (result, looks)."""
+    looks = []
+
+    async def confirm():
+        looks.append(len(fake.messages(7)))
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def run():
+        async with ChatwootClient(fake.url, BOT, sleep=Sleeps()) as client:
+            return await client.send(request, confirm=confirm)
+
+    return asyncio.run(run()), looks
+
+
+def test_a_5xx_whose_message_is_found_returns_it_and_is_not_resent(chatwoot_fake):
+    chatwoot_fake.fault("POST", r"/messages$", Fault.saved_then(504))
+    found = {"id": 4242, "content": "Olá! Temos sim."}
+    result, looks = confirm_send(chatwoot_fake, [found])
+    assert result == found and looks == [1]
+    assert len([r for r in chatwoot_fake.requests if r.method == "POST"]) == 1
+
+
+def test_a_5xx_whose_message_is_not_there_is_sent_again(chatwoot_fake):
+    chatwoot_fake.fault("POST", r"/messages$", Fault.error(502), Fault.error(500))
+    result, looks = confirm_send(chatwoot_fake, [None, None])
+    assert looks == [0, 0] and len(chatwoot_fake.messages(7)) == 1 and result["id"] == chatwoot_fake.messages(7)[0]["id"]
+
+
+def test_a_5xx_that_cannot_be_settled_is_maybe_sent(chatwoot_fake):
+    chatwoot_fake.fault("POST", r"/messages$", Fault.saved_then(502))
+    with pytest.raises(ChatwootUnavailable) as caught:
+        confirm_send(chatwoot_fake, [DeliveryUnknown("cannot tell", look_again=True)])
+    assert caught.value.maybe_sent and caught.value.look_again and "cannot tell" in caught.value.last_error
 
 
 def test_timeout_is_retried(chatwoot_fake):

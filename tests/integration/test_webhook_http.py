@@ -53,7 +53,7 @@ def test_health(web):
 def test_ready_reports_every_check_and_is_503_without_a_worker(web):
     r = httpx.get(f"{web.url}/ready")
     body = r.json()
-    assert set(body["checks"]) == {"inbox", "worker", "chatwoot", "llm", "tunnel"}
+    assert set(body["checks"]) == {"inbox", "worker", "chatwoot", "llm", "tunnel", "knowledge"}
     assert body["checks"]["inbox"] == "ok" and body["checks"]["tunnel"] == {"public_url": None}
     # Only the web program runs here: nobody drains the inbox, so the appliance is not ready.
     assert r.status_code == 503 and body["ready"] is False

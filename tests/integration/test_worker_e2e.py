@@ -174,14 +174,30 @@ def test_worker_sigkilled_during_the_reply_post_restarted_exactly_one_reply(appl
     app.worker.kill()  # the POST is in flight: Chatwoot will create the message
     app.start_worker()
     app.wait_replies(111, timeout=20)
-    # The restarted worker takes the dead worker's lease over and finds the request it had
-    # in flight: not re-sent blindly, but a dead letter an operator can check.
+    # The restarted worker takes the dead worker's lease over and finds the request it had in
+    # flight: it looks at the conversation, finds the reply there and does not send it again.
+    db = sqlite3.connect(app.tmp / "data" / "chatwootai.db")
     deadline = time.monotonic() + 20
-    while "interrupted while sending" not in app.cli("dead-letters", "list").stdout:
+    while db.execute("SELECT state FROM outbox WHERE purpose = 'reply'").fetchone()[0] != "sent":
         assert time.monotonic() < deadline, app.worker.output()[-3000:]
-        time.sleep(0.5)
-    app.settle(1.0)
+        time.sleep(0.2)
+    db.close()
     assert len(app.replies(111)) == 1
+    assert len([r for r in chatwoot.requests_for(111) if r.method == "POST" and r.path.endswith("/messages")]) == 1
+    assert "no dead letters" in app.cli("dead-letters", "list").stdout
+
+
+def test_worker_sigkilled_while_a_lost_reply_post_hangs_restarted_sends_it_once(appliance, chatwoot):
+    chatwoot.fault("POST", r"/112/messages$", Fault.hang_up())  # the POST never takes effect
+    app = appliance()
+    app.customer_says(112, "vocês aceitam pix?")
+    chatwoot.wait_for(lambda reqs: any(r.path.endswith("/112/messages") for r in reqs))
+    app.worker.kill()
+    app.start_worker()
+    # The row is found `sending`; the conversation does not hold the reply: sent once more.
+    [reply] = app.wait_replies(112, timeout=25)
+    assert "pix" in reply["content"].lower()
+    assert "no dead letters" in app.cli("dead-letters", "list").stdout
 
 
 def test_sigterm_finishes_the_turn_in_flight_then_exits(appliance, chatwoot):
@@ -238,7 +254,8 @@ def test_interleaved_burst_processed_in_message_order(appliance, chatwoot):
     conn = sqlite3.connect(app.tmp / "data" / "chatwootai.db")
     while time.monotonic() < deadline:
         pending = conn.execute("SELECT count(*) FROM events WHERE state = 'pending'").fetchone()[0]
-        if pending == 0:
+        unsent = conn.execute("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')").fetchone()[0]
+        if pending == 0 and unsent == 0:
             break
         time.sleep(0.05)
     for conversation in (115, 116):

@@ -93,7 +93,7 @@ def test_describe_formats_brazilian_prices():
 # ---- malformed files: each reported with its file and line
 
 MALFORMED_CASES = [
-    ("catalog_missing_column.csv", "catalog.csv", 1, "missing column"),
+    ("catalog_missing_column.csv", "catalog.csv", 1, "missing column(s) price"),
     ("catalog_price_not_number.csv", "catalog.csv", 3, "not a number"),
     ("catalog_negative_stock.csv", "catalog.csv", 4, "negative"),
     ("catalog_short_row.csv", "catalog.csv", 3, "columns"),
@@ -102,7 +102,7 @@ MALFORMED_CASES = [
     ("faq_question_without_answer.md", "faq.md", 4, "has no answer"),
     ("business_yaml_syntax.yaml", "business.yaml", 7, "YAML syntax error"),
     ("business_missing_greeting.yaml", "business.yaml", 1, "missing required key 'greeting'"),
-    ("services_bad_span.yaml", "services.yaml", 7, "'9h-12h' is not a time range"),
+    ("services_bad_span.yaml", "services.yaml", 7, "'9-12' is not a time range"),
     ("services_unknown_weekday.yaml", "services.yaml", 5, "unknown weekday 'funday'"),
     ("services_missing_capacity.yaml", "services.yaml", 1, "missing required key 'capacity'"),
 ]
@@ -279,3 +279,35 @@ def test_refresh_checks_files_at_most_every_interval(tmp_path, kdir):
     clock[0] += 5
     assert base.refresh(conn) is True
     assert [f.question for f in base.search_faq(conn, "nova pergunta")] == ["Nova pergunta?"]
+
+
+def test_product_search_returns_only_products_matching_every_term(kb):
+    base, conn = kb
+    assert _names(base.search_products(conn, "protetor solar facial")) == ["Protetor Solar Facial FPS 50"]
+
+
+def test_product_search_falls_back_to_the_best_partial_matches(kb):
+    base, conn = kb
+    # "rosto" is in no product: the two sunscreens cover the other two terms, nothing else does
+    assert sorted(_names(base.search_products(conn, "protetor solar rosto"))) == [
+        "Protetor Solar Corporal FPS 30",
+        "Protetor Solar Facial FPS 50",
+    ]
+
+
+def test_product_search_prefers_the_word_itself_to_words_sharing_its_stem(kb):
+    base, conn = kb
+    names = _names(base.search_products(conn, "hidratante"))
+    assert "Hidratante Facial Aloe Vera" in names and "Hidratante Corporal Manteiga de Karité" in names
+    assert "Máscara Capilar Hidratação Profunda" not in names  # "hidratação" only shares the stem
+    oils = _names(base.search_products(conn, "óleo"))
+    assert oils[0] == "Óleo Corporal de Amêndoas"
+    assert "Hidratante Facial Aloe Vera" not in oils  # "pele oleosa" is not an oil
+
+
+def test_product_search_plural_question_finds_singular_names(kb):
+    base, conn = kb
+    assert sorted(_names(base.search_products(conn, "protetores solares"))) == [
+        "Protetor Solar Corporal FPS 30",
+        "Protetor Solar Facial FPS 50",
+    ]

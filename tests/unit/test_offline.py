@@ -235,3 +235,36 @@ def test_portuguese_hours_question_still_answered_by_the_faq(pt):
     decision = pt.say("qual o horário de funcionamento da loja?")
     assert decision.action == "reply" and "search_faq" in " ".join(decision.steps)
     assert "business_info" not in " ".join(decision.steps)
+
+
+# ---- answers that fit the question (issue 7)
+
+
+def test_pt_product_question_lists_only_the_matching_products(pt):
+    """"protetor solar facial" used to list 5 products, 3 of them unrelated "facial" items."""
+    decision = pt.say("vocês têm protetor solar facial?")
+    assert decision.action == "reply"
+    listed = [line for line in decision.text.splitlines() if line[:1].isdigit()]
+    assert listed == ["1. Protetor Solar Facial FPS 50 — R$ 69,90 (em estoque: 18)"]
+
+
+def test_pt_product_question_partly_matching_keeps_the_best_matches_only(pt):
+    decision = pt.say("tem protetor solar pra praia?")
+    listed = [line for line in decision.text.splitlines() if line[:1].isdigit()]
+    assert len(listed) == 2 and all("Protetor Solar" in line for line in listed)
+
+
+def test_pt_faq_answer_reaches_the_customer_without_the_files_line_breaks(pt):
+    decision = pt.say("Vocês fazem entrega? Qual o prazo de entrega?")
+    assert decision.action == "reply"
+    assert "\n" not in decision.text
+    assert "conforme a região. Em São Paulo capital" in decision.text
+
+
+def test_pt_two_product_questions_in_one_burst_answer_both(pt):
+    decision = pt.say("quanto custa o protetor solar facial?\ne o hidratante corporal?")
+    listed = [line for line in decision.text.splitlines() if line[:1].isdigit()]
+    assert listed == [
+        "1. Protetor Solar Facial FPS 50 — R$ 69,90 (em estoque: 18)",
+        "2. Hidratante Corporal Manteiga de Karité — R$ 39,90 (em estoque: 40)",
+    ]
