@@ -193,7 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_examples("NGROK_AUTH_TOKEN=... chatwootai tunnel"),
         formatter_class=raw,
     )
-    sub.add_parser("check-config", help="validate the configuration (environment, .env, *_FILE) and exit")
+    sub.add_parser(
+        "check-config",
+        help="validate the configuration (environment, .env, *_FILE) and exit: 0 ok, 2 with the variable named",
+        epilog=_examples("chatwootai check-config", "WEBHOOK_PORT=abc chatwootai check-config   # exit 2"),
+        formatter_class=raw,
+    )
     return parser
 
 
