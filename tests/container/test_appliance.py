@@ -227,3 +227,15 @@ def test_rss_of_web_and_worker_after_20_answered_messages(containers, appliance_
     print(f"\n[container] RSS after 20 answered messages: web {web:.0f} MB (goal < 80), "
           f"worker {worker:.0f} MB (goal < 350)")
     assert web > 0 and worker > 0
+
+
+def test_a_program_that_keeps_failing_stops_the_container_nonzero(containers, appliance_env):
+    # An empty knowledge directory passes the configuration check but stops the worker at every
+    # start: supervisord's retries end in FATAL, the listener stops everything, exit status 1.
+    container = containers({**appliance_env, "KNOWLEDGE_DIR": "/home/app"})
+    state = container.wait_exited(timeout=300)
+    logs = container.logs()
+    assert state["ExitCode"] == 1, logs[-3000:]
+    assert re.search(r"gave up: (chatwootai:)?worker entered FATAL state", logs), logs[-3000:]
+    assert "fatal | worker kept exiting (FATAL): stopping the appliance" in logs
+    assert "worker | chatwootai: knowledge error" in logs
