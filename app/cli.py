@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
 from app.errors import ConfigError
-from app.settings import Settings
+from app.settings import Settings, check_directories
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -40,6 +39,30 @@ def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     from app.worker.dead_letters import dead_letters_command
 
     return dead_letters_command(settings, args.action, args.id)
+
+
+def _logs(settings: Settings, args: argparse.Namespace) -> int:
+    from app.ops.logview import logs_command
+
+    return logs_command(settings, args)
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from app.ops.simulate import simulate_command
+
+    return simulate_command(settings, args)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from app.ops.doctor import doctor_command
+
+    return doctor_command(args.json)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.demo.session import demo_command
+
+    return demo_command(args)
 
 
 def _knowledge(settings: Settings, args: argparse.Namespace) -> int:
@@ -99,6 +122,14 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "register": _register,
     "tunnel": _tunnel,
     "check-config": _check_config,
+    "logs": _logs,
+    "simulate": _simulate,
+}
+# Commands that read the configuration themselves: doctor reports a broken one as a row, and
+# demo needs none at all.
+STANDALONE: dict[str, Callable[[argparse.Namespace], int]] = {
+    "doctor": _doctor,
+    "demo": _demo,
 }
 # Commands that only read files: they run without the webhook credentials the programs need
 # and without writing to DATA_DIR or LOG_DIR.
@@ -199,7 +230,37 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_examples("chatwootai check-config", "WEBHOOK_PORT=abc chatwootai check-config   # exit 2"),
         formatter_class=raw,
     )
+    _add_operator_tools(sub)
     return parser
+
+
+def _add_operator_tools(sub: argparse._SubParsersAction) -> None:
+    """doctor, logs, simulate, demo (issue 9): each with an example in its --help."""
+    from app.ops.help import DEMO_EPILOG, DOCTOR_EPILOG, LOGS_EPILOG, SIMULATE_EPILOG
+
+    raw = argparse.RawDescriptionHelpFormatter
+    doctor = sub.add_parser("doctor", help="the connection test: a ✓/✗ row per dependency, each ✗ with its fix",
+                            epilog=DOCTOR_EPILOG, formatter_class=raw)
+    doctor.add_argument("--json", action="store_true", help="print the rows as JSON (for scripts)")
+    logs = sub.add_parser("logs", help="webhook.log and hub.log merged in time order, coloured on a terminal",
+                          epilog=LOGS_EPILOG, formatter_class=raw)
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (survives rotation)")
+    logs.add_argument("--since", metavar="AGE", help="only lines newer than AGE (30s, 10m, 2h, 1d); reads the"
+                                                     " rotated files too")
+    logs.add_argument("--component", choices=("web", "worker", "hub"), action="append",
+                      help="only this program's lines (repeatable)")
+    logs.add_argument("--conversation", type=int, metavar="N", help="only lines about conversation N")
+    logs.add_argument("--dir", metavar="DIR", help="read this directory instead of LOG_DIR")
+    simulate = sub.add_parser("simulate", help="send a signed test message and follow it through the appliance",
+                              epilog=SIMULATE_EPILOG, formatter_class=raw)
+    simulate.add_argument("text", help="what the simulated customer writes")
+    simulate.add_argument("--conversation", type=int, metavar="N",
+                          help="conversation id (default: a new one each run)")
+    simulate.add_argument("--contact", default="Simulated customer", metavar="NAME", help="the customer's name")
+    simulate.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                          help="give up when nothing is decided within S seconds (default 60)")
+    sub.add_parser("demo", help="try the bot in this terminal against a built-in Chatwoot simulator",
+                   epilog=DEMO_EPILOG, formatter_class=raw)
 
 
 def _own_usage_errors(parser: argparse.ArgumentParser) -> None:
@@ -212,27 +273,14 @@ def _own_usage_errors(parser: argparse.ArgumentParser) -> None:
                 _own_usage_errors(sub)
 
 
-def check_directories(settings: Settings) -> None:
-    """DATA_DIR and LOG_DIR must be directories we can write: say so now, in one line, rather
-    than as a traceback from the first SQLite or log write."""
-    for name, path in (("DATA_DIR", settings.data_dir), ("LOG_DIR", settings.log_dir)):
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            # A probe of this process's own (web and worker start together and would delete
-            # each other's probe if it had a fixed name).
-            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise ConfigError(f"{name}: {path} is not a writable directory ({exc.strerror})") from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     _own_usage_errors(parser)
     args, extra = parser.parse_known_args(argv)
     if extra:
         getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in STANDALONE:
+        return STANDALONE[args.command](args)
     try:
         if args.command in LOCAL_COMMANDS:
             settings = _local_settings()

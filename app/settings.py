@@ -1,4 +1,4 @@
-"""Settings.from_env(): the only reader of the environment (SPEC §4).
+"""Settings.from_env(): the only reader of the environment (docs/configuration.md).
 
 A `.env` file in the working directory is read when present (the process environment wins);
 every secret may also be given as `NAME_FILE` pointing to a file. A bad value raises
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -336,3 +337,18 @@ def parse_business_hours(raw: str | None) -> dict[str, tuple[str, ...]] | None:
         return timespec.week_text(raw)
     except timespec.TimeSpecError as exc:
         raise ConfigError(f"BUSINESS_HOURS: {exc} (expected e.g. 'mon-fri 09:00-18:00; sat 09:00-13:00')") from None
+
+
+def check_directories(settings: Settings) -> None:
+    """DATA_DIR and LOG_DIR must be directories we can write: say so now, in one line, rather
+    than as a traceback from the first SQLite or log write."""
+    for name, path in (("DATA_DIR", settings.data_dir), ("LOG_DIR", settings.log_dir)):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            # A probe of this process's own (web and worker start together and would delete
+            # each other's probe if it had a fixed name).
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise ConfigError(f"{name}: {path} is not a writable directory ({exc.strerror})") from None

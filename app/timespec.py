@@ -16,15 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# How replies name them, by language ("pt" or "en"), in WEEKDAYS order.
-SHORT_NAMES = {
-    "pt": ("seg", "ter", "qua", "qui", "sex", "sáb", "dom"),
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-}
-LONG_NAMES = {
-    "pt": ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
+# How replies name them, by language, is in app.texts (WEEKDAYS_SHORT / WEEKDAYS_LONG).
 
 # Accents and case are folded before lookup, and a trailing "-feira"/" feira" is dropped, so
 # "Terça-Feira", "terca feira", "TER" and "ter." all land on "ter" → tue.

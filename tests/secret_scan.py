@@ -99,7 +99,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     line = (f"secret scan: {len(secrets)} configured secrets in up to 5 encodings, {files} output files "
             f"({total / 1e6:.1f} MB) scanned in {time.monotonic() - started:.1f} s: {len(findings)} found")
     if reporter is not None:
-        reporter.ensure_newline()
+        reporter.write("\n")  # the progress line ("[100%]") is not ended by pytest before this hook
         reporter.write_line(line)
         for finding in findings[:50]:
             reporter.write_line(f"  secret found: {finding}")

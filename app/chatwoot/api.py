@@ -101,7 +101,8 @@ def create_message(account_id: int, conversation_id: int, content: str, *, priva
 def get_conversation(account_id: int, conversation_id: int) -> Request:
     """The conversation as Chatwoot holds it. An agent bot token may read it; its
     `last_non_activity_message` and `messages` (the very last one) show the newest messages, which is
-    how the sender tells whether a reply whose POST got no clear answer was saved."""
+    how the sender tells whether a reply whose POST got no clear answer was saved. `doctor` reads
+    one too, as its harmless check of the bot token (404 for an unknown id still means accepted)."""
     return Request("GET", _conversation(account_id, conversation_id), None, "check_conversation")
 
 

@@ -1,10 +1,13 @@
-"""Which events the bot answers and which ones mean a human took over (SPEC §6). Pure."""
+"""Which events the bot answers, which ones mean a human took over
+(docs/architecture.md#events-the-bot-answers), and what a handoff sends
+(docs/architecture.md#replies-and-handoff). Pure: requests come back as data for the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 
+from app.chatwoot import api
 from app.chatwoot.events import ConversationEvent, Event, MessageEvent
 
 
@@ -64,3 +67,36 @@ def next_handler(
     if moved_in:
         return "bot", status
     return handler, status
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """Everything one handoff sends, in order, and the labels the conversation then carries."""
+
+    requests: tuple[api.Request, ...]
+    labels: tuple[str, ...]
+
+
+def compose_handoff(
+    account_id: int,
+    conversation_id: int,
+    *,
+    message: str,
+    note: str,
+    labels: Sequence[str],
+    handoff_label: str,
+    team_id: int | None = None,
+) -> Handoff:
+    """The customer's message, the private note for the agents, the labels (the conversation's
+    own kept, the handoff label added once), the team when one is configured, and "open" last
+    so the conversation reaches the agents' queue with everything already on it."""
+    kept = tuple(dict.fromkeys((*labels, handoff_label)))
+    requests = [
+        replace(api.create_message(account_id, conversation_id, message), purpose="handoff_message"),
+        api.create_message(account_id, conversation_id, note, private=True),
+        api.set_labels(account_id, conversation_id, kept),
+    ]
+    if team_id:
+        requests.append(api.assign_team(account_id, conversation_id, team_id))
+    requests.append(api.toggle_status(account_id, conversation_id, "open"))
+    return Handoff(tuple(requests), kept)

@@ -1,4 +1,4 @@
-"""ContextManager: conversation memory in the local store (SPEC §8).
+"""ContextManager: conversation memory in the local store (docs/architecture.md#hub-and-crews).
 
 A Chatwoot agent-bot token cannot list a conversation's messages, so the appliance remembers
 what was said itself: the last `max_recent` turns verbatim, everything older folded into a

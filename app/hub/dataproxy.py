@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from app.hub.language import search_terms
+from app.language import search_terms
 from app.store.bookings import Booking, BookingStore, Slot, SlotUnavailable, generate_slots
 from app.store.db import PerThreadConnection
 from app.store.knowledge import (

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from loguru import logger
@@ -24,24 +26,10 @@ from app.hub.orchestrator import Classification, ClassificationAnswer, Orchestra
 from app.hub.tools import ToolBox
 from app.hub.types import Decision, Turn
 from app.settings import Settings
+from app.texts import texts_for
 
 log = logger.bind(component="hub")
 
-_ACK = {
-    "pt": "Recebi {what}, mas por aqui ainda não consigo ouvir áudios nem abrir imagens ou arquivos. "
-    "Pode me escrever em texto o que você precisa, por favor?",
-    "en": "I got {what}, but I can't listen to audio or open images or files here yet. "
-    "Could you type what you need, please?",
-}
-_ATTACHMENT_NOTE = {
-    "pt": "(Recebi também o seu anexo, mas por aqui não consigo abri-lo. Se ele for importante, "
-    "me conte em texto o que ele mostra.)",
-    "en": "(I also got your attachment, but I can't open it here. If it matters, tell me in text what it shows.)",
-}
-_WHAT = {
-    "pt": {"audio": "seu áudio", "video": "seu vídeo", "image": "sua imagem", "file": "seu arquivo"},
-    "en": {"audio": "your audio", "video": "your video", "image": "your image", "file": "your file"},
-}
 
 
 class Hub:
@@ -97,8 +85,7 @@ class Hub:
         if turn.attachments and decision.action == "reply" and decision.text:
             # Text came with an image, audio or file we cannot read: answer the text and say so,
             # rather than let the attachment pass as if it had been seen.
-            lang = (decision.language or language).lower()
-            note = _ATTACHMENT_NOTE["en" if lang.startswith("en") else "pt"]
+            note = texts_for(decision.language or language)["attachment_note"]
             decision = replace(decision, text=f"{decision.text}\n\n{note}",
                                steps=(*decision.steps, "attachment acknowledged"))
         return decision
@@ -109,6 +96,10 @@ class Hub:
         """Record a message the worker saw that the hub did not write (an agent's, or a bot's)."""
         if text and text.strip():
             self.context.record(account_id, conversation_id, role, text, message_id=message_id)
+
+    def business_hours(self) -> tuple[Mapping[str, Sequence[str]] | None, datetime]:
+        """business.yaml's hours and the time now in its zone (for the out-of-hours handoff)."""
+        return self.dataproxy.business_info().hours, self.dataproxy.now()
 
     def refresh_knowledge(self) -> bool:
         """Look at the knowledge files now; True when new data was loaded. The worker calls this
@@ -236,10 +227,10 @@ class Hub:
         self.context.update(a, c, language=language, customer_name=turn.contact_name)
 
     def _acknowledge_attachments(self, turn: Turn, language: str) -> str:
-        lang = "en" if language.lower().startswith("en") else "pt"
+        texts = texts_for(language)
         kinds = [a.file_type for a in turn.attachments]
         kind = next((k for k in ("audio", "video", "image") if k in kinds), "file")
-        return _ACK[lang].format(what=_WHAT[lang][kind])
+        return texts.say("attachment_ack", what=texts[f"what_{kind}"])
 
     def _business_name(self) -> str:
         try:

@@ -14,8 +14,9 @@ from typing import Any
 
 from app.hub.context import Context, ContextManager
 from app.hub.dataproxy import DataProxy, Service, SlotUnavailable
-from app.hub.language import detect_language, fold, search_terms, words
 from app.hub.types import Decision, Turn
+from app.language import detect_language, fold, search_terms, words
+from app.texts import Texts, same_language, texts_for
 
 FAQ_THRESHOLD = 0.5  # share of the question's words an FAQ entry must cover to be "the answer"
 OFFER_SIZE = 5
@@ -63,11 +64,6 @@ _TIME = re.compile(r"\b(\d{1,2})(?::(\d{2})|h(\d{2})?)")
 
 def _state(ctx: Any) -> dict[str, Any]:
     return dict(getattr(ctx, "state", None) or {})
-
-
-def _same_language(business_language: str, english: bool) -> bool:
-    """The business's own texts (greeting, handoff message) fit only customers of its language."""
-    return business_language.lower().startswith("en") == english
 
 
 def classify_rules(text: str, ctx: Any = None, *, default_language: str = "pt-BR") -> tuple[str, str]:
@@ -125,7 +121,7 @@ class OfflineResponder:
         self.default_language = default_language
 
     def respond(self, turn: Turn, ctx: Context, *, intent: str, language: str) -> Decision:
-        en = language.lower().startswith("en")
+        t = texts_for(language)
         text = turn.text.strip()
         steps: list[str] = [f"offline intent={intent} language={language}"]
 
@@ -134,13 +130,9 @@ class OfflineResponder:
 
         def handoff(reason: str) -> Decision:
             business = self.dp.business_info()
-            message = business.handoff_message if _same_language(business.language, en) else None
-            if not message:
-                message = (
-                    "I'm bringing in a person from our team to help you. One moment, please!"
-                    if en
-                    else "Vou chamar uma pessoa da nossa equipe para continuar o atendimento."
-                )
+            # The business's own texts (greeting, handoff message) fit only customers of its language.
+            message = business.handoff_message if same_language(business.language, language) else None
+            message = message or t["handoff"]
             return Decision(
                 "handoff", message, reason, intent, language, 0,  # type: ignore[arg-type]
                 summary=ctx.transcript()[-600:] or None, steps=tuple(steps),
@@ -148,82 +140,70 @@ class OfflineResponder:
 
         if not text:
             if turn.attachments:
-                return reply(
-                    "I can only read text for now — could you write your question?"
-                    if en
-                    else "Por enquanto só consigo ler texto — pode escrever sua pergunta?"
-                )
+                return reply(t["only_text"])
             return handoff("empty message")
         if intent == "human":
             return handoff("customer asked for a human")
         if intent == "scheduling":
-            return self._scheduling(turn, ctx, text, en, reply, handoff, steps)
+            return self._scheduling(turn, ctx, text, t, reply, handoff, steps)
 
         folded_words = set(words(text))
         if folded_words and folded_words <= _GREETING:
             business = self.dp.business_info()
-            if business.greeting and _same_language(business.language, en):
+            if business.greeting and same_language(business.language, language):
                 return reply(business.greeting)
-            if en:
-                return reply(
-                    f"Hi! Welcome to {business.name}. I can help with products, prices, delivery "
-                    "or booking an appointment."
-                )
-            return reply(f"Olá! Bem-vindo(a) à {business.name}. Como posso ajudar?")
+            return reply(t.say("greeting", business=business.name))
         if folded_words and folded_words <= _THANKS | _GREETING:
-            return reply("You're welcome! Anything else?" if en else "Por nada! Posso ajudar em algo mais?")
+            return reply(t["welcome"])
 
         # sales asks the catalog first, everyone else the FAQ first; each falls back to the other
         order = ("products", "services", "faq") if intent == "sales" else ("faq", "business", "products", "services")
         for source in order:
-            answer = getattr(self, f"_answer_{source}")(text, en, steps)
+            answer = getattr(self, f"_answer_{source}")(text, t, steps)
             if answer:
                 return reply(answer)
         return handoff("offline responder found no answer")
 
     # ---- answers from data
 
-    def _answer_faq(self, text: str, en: bool, steps: list[str]) -> str | None:
+    def _answer_faq(self, text: str, t: Texts, steps: list[str]) -> str | None:
         found = self.dp.search_faq(text, limit=1)
         steps.append(f"search_faq → {found[0].score if found else 'nothing'}")
         if found and found[0].score >= FAQ_THRESHOLD:
             return found[0].answer
         return None
 
-    def _answer_business(self, text: str, en: bool, steps: list[str]) -> str | None:
+    def _answer_business(self, text: str, t: Texts, steps: list[str]) -> str | None:
         """Hours, address or phone straight from business.yaml (an English question about a
         Portuguese shop finds no FAQ entry, but the profile answers it in either language)."""
         asked = set(words(text))
         business = self.dp.business_info()
-        lang = "en" if en else "pt-BR"
+        lang = t.language
         parts = []
         if asked & _HOURS_WORDS and business.hours:
-            parts.append(("Our hours: " if en else "Nosso horário: ") + business.describe_hours(lang) + ".")
+            parts.append(t.say("our_hours", hours=business.describe_hours(lang)))
         if asked & _WHERE_WORDS and business.address:
-            parts.append(("We are at " if en else "Estamos em ") + business.address + ".")
+            parts.append(t.say("we_are_at", address=business.address))
         if asked & _PHONE_WORDS and business.phone:
-            parts.append(("Phone: " if en else "Telefone: ") + business.phone + ".")
+            parts.append(t.say("phone_is", phone=business.phone))
         steps.append(f"business_info → {len(parts)} part(s)")
         return "\n".join(parts) or None
 
-    def _answer_products(self, text: str, en: bool, steps: list[str]) -> str | None:
+    def _answer_products(self, text: str, t: Texts, steps: list[str]) -> str | None:
         found = self.dp.search_products(text, limit=5)
         steps.append(f"search_products → {len(found)}")
         if not found:
             return None
-        lines = [f"{i}. {p.describe('en' if en else 'pt-BR')}" for i, p in enumerate(found, start=1)]
-        head = "Here is what I found:" if en else "Encontrei estes produtos:"
-        tail = "Would you like anything else?" if en else "Posso ajudar com mais alguma coisa?"
-        return "\n".join([head, *lines, tail])
+        lines = [f"{i}. {p.describe(t.language)}" for i, p in enumerate(found, start=1)]
+        return "\n".join([t["products_found"], *lines, t["anything_else"]])
 
-    def _answer_services(self, text: str, en: bool, steps: list[str]) -> str | None:
+    def _answer_services(self, text: str, t: Texts, steps: list[str]) -> str | None:
         service = self._match_service(text)
         steps.append(f"match_service → {service.id if service else 'nothing'}")
         if service is None:
             return None
-        if en:
-            return f"{service.describe('en')}. Would you like to book it? Just ask for a time."
-        return f"{service.describe()}. Quer agendar? É só pedir um horário."
+        lang = t.language
+        return t.say("service_offer", service=service.describe(lang))
 
     def _match_service(self, text: str) -> Service | None:
         terms = set(search_terms(text))
@@ -237,7 +217,7 @@ class OfflineResponder:
 
     # ---- scheduling: offer → pick → book; cancel
 
-    def _scheduling(self, turn: Turn, ctx: Context, text: str, en: bool, reply, handoff, steps) -> Decision:
+    def _scheduling(self, turn: Turn, ctx: Context, text: str, t: Texts, reply, handoff, steps) -> Decision:
         state = _state(ctx)
         offers = state.get("offered_slots") or []
         key = ctx.conversation_key
@@ -250,16 +230,12 @@ class OfflineResponder:
             self.context.update(ctx.account_id, ctx.conversation_id, state=state)
             if not upcoming:
                 steps.append("cancel → no booking")
-                return reply(
-                    "You have no upcoming appointment with us."
-                    if en
-                    else "Não encontrei nenhum agendamento seu."
-                )
+                return reply(t["no_booking"])
             for booking in upcoming:
                 self.dp.cancel_booking(booking.id)
             steps.append(f"cancel → {[b.id for b in upcoming]}")
-            listed = "\n".join(b.describe("en" if en else "pt-BR") for b in upcoming)
-            return reply(f"Cancelled:\n{listed}" if en else f"Cancelado:\n{listed}")
+            listed = "\n".join(b.describe(t.language) for b in upcoming)
+            return reply(t.say("cancelled_list", listed=listed))
 
         pick = parse_pick(text, offers)
         if pick is not None:
@@ -274,30 +250,20 @@ class OfflineResponder:
                 )
             except SlotUnavailable:
                 steps.append("book → slot taken, offering again")
-                sorry = (
-                    "Sorry, that time was just taken." if en else "Poxa, esse horário acabou de ser ocupado."
-                )
+                sorry = t["slot_taken"]
                 return self._offer(
-                    ctx, state, offers[pick].get("service_id"), en, reply, handoff, steps, sorry
+                    ctx, state, offers[pick].get("service_id"), t, reply, handoff, steps, sorry
                 )
             state.pop("offered_slots", None)
             state["last_booking_id"] = booking.id
             self.context.update(ctx.account_id, ctx.conversation_id, state=state)
             steps.append(f"book → #{booking.id}")
-            if en:
-                return reply(
-                    f"Done! Your appointment is confirmed: {booking.describe('en')}. "
-                    'To cancel, just write "cancel".'
-                )
-            return reply(
-                f"Pronto! Agendamento confirmado: {booking.describe('pt-BR')}. "
-                'Para cancelar, é só escrever "cancelar".'
-            )
+            return reply(t.say("booked", booking=booking.describe(t.language)))
 
         service = self._match_service(text)
-        return self._offer(ctx, state, service.id if service else None, en, reply, handoff, steps, None)
+        return self._offer(ctx, state, service.id if service else None, t, reply, handoff, steps, None)
 
-    def _offer(self, ctx: Context, state, service_id, en: bool, reply, handoff, steps, prefix) -> Decision:
+    def _offer(self, ctx: Context, state, service_id, t: Texts, reply, handoff, steps, prefix) -> Decision:
         slots = self.dp.free_slots(service_id, limit=OFFER_SIZE)
         steps.append(f"free_slots({service_id}) → {len(slots)}")
         if not slots:
@@ -306,8 +272,6 @@ class OfflineResponder:
             {"service_id": s.service_id, "start": s.start.isoformat(), "label": s.describe()} for s in slots
         ]
         self.context.update(ctx.account_id, ctx.conversation_id, state=state)
-        lang = "en" if en else "pt-BR"
+        lang = t.language
         lines = [f"{i}. {s.describe(lang)}" for i, s in enumerate(slots, start=1)]
-        head = "These are the next free times:" if en else "Estes são os próximos horários livres:"
-        tail = "Reply with the option number." if en else "Responda com o número da opção."
-        return reply("\n".join(([prefix] if prefix else []) + [head, *lines, tail]))
+        return reply("\n".join(([prefix] if prefix else []) + [t["free_times"], *lines, t["reply_with_number"]]))

@@ -18,6 +18,7 @@ from loguru import logger
 from pydantic import BaseModel, Field
 
 from app.hub.llm import TurnBudget, WriteRefused
+from app.texts import texts_for
 
 
 class SearchArgs(BaseModel):
@@ -78,27 +79,23 @@ class ToolBox:
         self.timezone = timezone
         self.customer_name = customer_name
         self.steps = steps if steps is not None else []
-        self.english = language.lower().startswith("en")
-
-    def _say(self, pt: str, en: str) -> str:
-        return en if self.english else pt
+        self._texts = texts_for(language)
 
     def search_products(self, query: str) -> str:
         self.steps.append("tool search_products")
         found = self.dp.search_products(query, limit=5)
-        return _lines(found, self.language, self._say("Nenhum produto encontrado.", "No product found."))
+        return _lines(found, self.language, self._texts["tool_no_product"])
 
     def product_detail(self, sku: str) -> str:
         self.steps.append("tool product_detail")
         product = self.dp.product_detail(sku.strip().upper())
-        return describe(product, self.language) if product else self._say(
-            f"Produto {sku} não encontrado.", f"Product {sku} not found.")
+        return describe(product, self.language) if product else self._texts.say(
+            "tool_product_not_found", sku=sku)
 
     def search_faq(self, query: str) -> str:
         self.steps.append("tool search_faq")
         found = self.dp.search_faq(query, limit=3)
-        return _lines(found, self.language, self._say("Nada encontrado nas perguntas frequentes.",
-                                                      "Nothing found in the FAQ."))
+        return _lines(found, self.language, self._texts["tool_no_faq"])
 
     def business_info(self) -> str:
         self.steps.append("tool business_info")
@@ -106,7 +103,7 @@ class ToolBox:
 
     def list_services(self) -> str:
         self.steps.append("tool list_services")
-        return _lines(self.dp.list_services(), self.language, self._say("Nenhum serviço.", "No services."))
+        return _lines(self.dp.list_services(), self.language, self._texts["tool_no_services"])
 
     def free_slots(self, service_id: str | None = None, after: str | None = None) -> str:
         self.steps.append("tool free_slots")
@@ -115,7 +112,7 @@ class ToolBox:
         # The ids and ISO start are what book_slot needs; the human text is what the customer sees.
         lines = [f"{describe(s, self.language)} (service_id={s.service_id}, start={s.start.isoformat()})"
                  for s in slots]
-        return "\n".join(lines) or self._say("Nenhum horário livre.", "No free slot.")
+        return "\n".join(lines) or self._texts["tool_no_free_slot"]
 
     def _writing(self, what: str):
         return self.budget.writing(what) if self.budget is not None else nullcontext(lambda undo: None)
@@ -123,8 +120,7 @@ class ToolBox:
     def _refused(self, exc: WriteRefused) -> str:
         self.steps.append(str(exc))
         logger.bind(component="hub", conversation=self.conversation_key).warning("{}", exc)
-        return self._say("Não foi possível concluir isso agora; uma pessoa da equipe vai continuar o atendimento.",
-                         "This could not be done now; someone from our team will follow up.")
+        return self._texts["tool_refused"]
 
     def book_slot(self, service_id: str, start: str, customer_name: str | None = None) -> str:
         from app.hub.dataproxy import SlotUnavailable  # the colleague's module; imported when used
@@ -145,11 +141,10 @@ class ToolBox:
             return self._refused(exc)
         except SlotUnavailable:
             others = self.dp.free_slots(service_id, limit=4)
-            intro = self._say("Esse horário não está mais livre. Horários livres:\n",
-                              "That slot is no longer free. Free slots:\n")
+            intro = self._texts["tool_slot_gone"]
             return intro + _lines(others, self.language, "-")
         except (ValueError, KeyError) as exc:
-            return self._say(f"Não foi possível reservar: {exc}", f"Could not book: {exc}")
+            return self._texts.say("tool_cannot_book", error=exc)
         return describe(booking, self.language)
 
     def cancel_booking(self, booking_id: int) -> str:
@@ -157,15 +152,15 @@ class ToolBox:
         # Only this conversation's bookings may be cancelled: a model must not cancel someone else's.
         own = {getattr(b, "id", None) for b in self.dp.bookings_for(self.conversation_key)}
         if booking_id not in own:
-            return self._say(f"Reserva {booking_id} não encontrada.", f"Booking {booking_id} not found.")
+            return self._texts.say("tool_booking_not_found", booking_id=booking_id)
         try:
             with self._writing("cancel_booking"):
                 cancelled = self.dp.cancel_booking(booking_id)
         except WriteRefused as exc:
             return self._refused(exc)
         if not cancelled:
-            return self._say(f"Reserva {booking_id} não encontrada.", f"Booking {booking_id} not found.")
-        return self._say(f"Reserva {booking_id} cancelada.", f"Booking {booking_id} cancelled.")
+            return self._texts.say("tool_booking_not_found", booking_id=booking_id)
+        return self._texts.say("tool_booking_cancelled", booking_id=booking_id)
 
 
 _SPECS: dict[str, tuple[str, type[BaseModel]]] = {

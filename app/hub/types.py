@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
 
 Intent = Literal["sales", "support", "scheduling", "human", "other"]
 
@@ -54,3 +56,23 @@ class Decision:
     prompt_tokens: int = 0
     summary: str | None = None  # short conversation summary for the handoff note
     steps: tuple[str, ...] = field(default_factory=tuple)  # what the hub did, for `simulate` and logs
+
+
+@runtime_checkable
+class HubService(Protocol):
+    """What the worker needs of the hub, and nothing more: the worker depends on this, not on
+    app.hub.hub.Hub, so a hub's internals (its DataProxy, its crews) stay the hub's business."""
+
+    async def decide(self, turn: Turn) -> Decision: ...
+
+    def remember(
+        self, account_id: int, conversation_id: int, role: str, text: str, *, message_id: int | None = None
+    ) -> None: ...
+
+    def business_hours(self) -> tuple[Mapping[str, Sequence[str]] | None, datetime]:
+        """The business's opening hours by weekday ("mon": ["09:00-18:00"]) and its "now"."""
+        ...
+
+    def refresh_knowledge(self) -> bool: ...
+
+    def close(self) -> None: ...

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 from app.errors import ChatwootAIError
 from app.store.db import migrate
 from app.store.knowledge import Availability, Service
-from app.timespec import SHORT_NAMES, WEEKDAYS, span_minutes
+from app.texts import texts_for
+from app.timespec import WEEKDAYS, span_minutes
 
 BOOKINGS_MIGRATIONS = [
     """
@@ -48,9 +49,8 @@ class SlotUnavailable(ChatwootAIError):
 
 def when(start: datetime, language: str = "pt-BR") -> str:
     """"sex., 14/03 às 10:00" / "Fri 03/14 at 10:00" — short, unambiguous in a chat."""
-    if language.lower().startswith("en"):
-        return f"{SHORT_NAMES['en'][start.weekday()]} {start:%m/%d} at {start:%H:%M}"
-    return f"{SHORT_NAMES['pt'][start.weekday()]}, {start:%d/%m} às {start:%H:%M}"
+    texts = texts_for(language)
+    return texts.say("slot_when", day=texts.weekdays_short[start.weekday()], start=start)
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,10 @@ class Booking:
     service_name: str = ""
 
     def describe(self, language: str = "pt-BR") -> str:
-        english = language.lower().startswith("en")
         name = self.service_name or self.service_id
         text = f"#{self.id} {name} — {when(self.start, language)}"
         if self.cancelled:
-            text += " (cancelled)" if english else " (cancelado)"
+            text += texts_for(language)["cancelled_mark"]
         return text
 
 

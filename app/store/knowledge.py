@@ -25,7 +25,7 @@ from loguru import logger
 
 # The hub's text helpers are a pure module (no crewai); sharing them keeps index-side and
 # rule-side word handling identical.
-from app.hub.language import STOPWORDS, fold, fts_query, search_terms, stem, words
+from app.language import STOPWORDS, fold, fts_query, search_terms, stem, words
 from app.store.db import migrate
 from app.store.knowledge_files import (
     CATALOG_COLUMNS,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from app import timespec
-from app.hub.language import fold
+from app.language import fold
 from app.store.knowledge_records import Availability, BusinessInfo, Knowledge, Service
 from app.store.knowledge_tables import (
     CATALOG_COLUMNS,

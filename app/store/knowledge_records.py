@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.timespec import SHORT_NAMES, WEEKDAYS
+from app.texts import texts_for
+from app.timespec import WEEKDAYS
 
 
 def format_money(price: Decimal, currency: str) -> str:
@@ -20,10 +21,6 @@ def format_money(price: Decimal, currency: str) -> str:
         text = f"{price:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
         return f"R$ {text}"
     return f"{currency.upper()} {price:.2f}"
-
-
-def _english(language: str | None) -> bool:
-    return bool(language) and language.lower().startswith("en")
 
 
 @dataclass(frozen=True)
@@ -44,10 +41,8 @@ class Product:
         price = format_money(self.price, self.currency)
         if self.stock is None:
             return f"{self.name} — {price}"
-        if _english(language):
-            stock = f"in stock: {self.stock}" if self.in_stock else "out of stock"
-        else:
-            stock = f"em estoque: {self.stock}" if self.in_stock else "esgotado"
+        texts = texts_for(language)
+        stock = texts.say("in_stock", stock=self.stock) if self.in_stock else texts["out_of_stock"]
         return f"{self.name} — {price} ({stock})"
 
 
@@ -96,29 +91,27 @@ class BusinessInfo:
     policies: str | None = None
 
     def describe_hours(self, language: str = "pt-BR") -> str:
-        english = _english(language)
+        texts = texts_for(language)
         parts = []
-        for day, label in zip(WEEKDAYS, SHORT_NAMES["en" if english else "pt"], strict=True):
+        for day, label in zip(WEEKDAYS, texts.weekdays_short, strict=True):
             spans = self.hours.get(day)
-            parts.append(
-                f"{label} {', '.join(spans)}" if spans else f"{label} {'closed' if english else 'fechado'}"
-            )
+            parts.append(f"{label} {', '.join(spans)}" if spans else f"{label} {texts['closed']}")
         return "; ".join(parts)
 
     def describe(self, language: str = "pt-BR") -> str:
-        english = _english(language)
+        texts = texts_for(language)
         lines = [
             f"{self.name}: {self.description}",
-            ("Hours: " if english else "Horário: ") + self.describe_hours(language),
+            texts["hours_label"] + self.describe_hours(language),
         ]
-        for label_en, label_pt, value in (
-            ("Address", "Endereço", self.address),
-            ("Phone", "Telefone", self.phone),
-            ("Website", "Site", self.website),
-            ("Policies", "Políticas", self.policies),
+        for key, value in (
+            ("address_label", self.address),
+            ("phone_label", self.phone),
+            ("website_label", self.website),
+            ("policies_label", self.policies),
         ):
             if value:
-                lines.append(f"{label_en if english else label_pt}: {value}")
+                lines.append(f"{texts[key]}: {value}")
         return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from app.errors import ChatwootAIError
-from app.hub.language import fold
+from app.language import fold
 from app.store.knowledge_records import FaqEntry, Product
 
 CATALOG_COLUMNS = ("sku", "name", "description", "price", "currency", "stock", "category")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from app.timespec import LONG_NAMES, WEEKDAYS, span_minutes
+from app.texts import texts_for
+from app.timespec import WEEKDAYS, span_minutes
 
 Hours = Mapping[str, Sequence[str]]
 
@@ -39,15 +40,11 @@ def next_opening(hours: Hours | None, now: datetime) -> datetime | None:
 
 def back_at_text(opening: datetime, now: datetime, language: str) -> str:
     """'hoje às 14:00' / 'amanhã às 09:00' / 'segunda-feira às 09:00' (or the English forms)."""
-    lang = "en" if language.lower().startswith("en") else "pt"
+    texts = texts_for(language)
     at = opening.strftime("%H:%M")
     delta_days = (opening.date() - now.date()).days
-    day = LONG_NAMES[lang][opening.weekday()]
-    if lang == "en":
-        when = "today" if delta_days == 0 else "tomorrow" if delta_days == 1 else f"on {day}"
-        return f"{when} at {at}"
-    when = "hoje" if delta_days == 0 else "amanhã" if delta_days == 1 else day
-    return f"{when} às {at}"
+    key = "back_today" if delta_days == 0 else "back_tomorrow" if delta_days == 1 else "back_on_day"
+    return texts.say(key, at=at, day=texts.weekdays_long[opening.weekday()])
 
 
 def handoff_text(base: str, hours: Hours | None, now: datetime, language: str) -> str:
@@ -58,6 +55,4 @@ def handoff_text(base: str, hours: Hours | None, now: datetime, language: str) -
     if opening is None:
         return base
     back = back_at_text(opening, now, language)
-    if language.lower().startswith("en"):
-        return f"{base} Our team is out of office right now and will be back {back}."
-    return f"{base} Nossa equipe está fora do horário de atendimento agora e volta {back}."
+    return texts_for(language).say("handoff_out_of_hours", base=base, back=back)

@@ -23,6 +23,7 @@ from typing import Any
 from loguru import logger
 
 from app.client import ChatwootClient
+from app.hub.types import HubService
 from app.settings import Settings
 from app.store import conversations
 from app.store.db import connect, migrate
@@ -65,7 +66,7 @@ class Worker:
     def __init__(self, settings: Settings, *, hub: Any | None = None):
         self.settings = settings
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._hub = hub
+        self._hub: HubService | None = hub
         self._stopping = asyncio.Event()
         self._in_flight: dict[tuple[int, int], asyncio.Task] = {}
         self.started_at = time.time()
@@ -191,8 +192,10 @@ class Worker:
                 logger.warning("heartbeat not recorded: {}", exc)
 
     async def _watch_knowledge(self) -> None:
-        refresh = getattr(self._hub, "refresh_knowledge", None)
-        while refresh is not None:
+        if self._hub is None:  # run() builds the hub before it starts watching
+            return
+        refresh = self._hub.refresh_knowledge
+        while True:
             await asyncio.sleep(KNOWLEDGE_CHECK_S)
             try:
                 await asyncio.to_thread(refresh)

@@ -11,25 +11,21 @@ import sqlite3
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from loguru import logger
 
 from app.chatwoot import api
 from app.chatwoot.events import EventError, MessageEvent, parse_event
-from app.chatwoot.policy import next_handler
-from app.hub.types import Decision, Turn, TurnAttachment, TurnMessage
+from app.chatwoot.policy import compose_handoff, next_handler
+from app.hub.types import Decision, HubService, Turn, TurnAttachment, TurnMessage
 from app.logs import Redactor
 from app.settings import Settings
 from app.store import conversations, outbox
-from app.worker.hours import handoff_text
+from app.texts import texts_for
+from app.worker.hours import Hours, handoff_text
 from app.worker.sender import OutboxSender
 
-DEFAULT_HANDOFF = {
-    "pt": "Vou chamar uma pessoa da nossa equipe para continuar o seu atendimento. Só um instante, por favor.",
-    "en": "I'm bringing in someone from our team to help you. One moment, please.",
-}
 _NOTE_TEXT_LIMIT = 1500
 
 
@@ -43,7 +39,7 @@ class PendingEvents:
 class ConversationWorker:
     """Works one conversation under a lease held by the caller."""
 
-    def __init__(self, settings: Settings, conn: sqlite3.Connection, hub: Any, sender: OutboxSender):
+    def __init__(self, settings: Settings, conn: sqlite3.Connection, hub: HubService, sender: OutboxSender):
         self.settings = settings
         self.conn = conn
         self.hub = hub
@@ -169,21 +165,14 @@ class ConversationWorker:
         # Handoff (or a reply with nothing to say, which is a handoff too): SPEC §7.
         reason = decision.reason or "the bot had no answer"
         language = decision.language or self.settings.bot_language
-        lang = "en" if language.lower().startswith("en") else "pt"
-        base = self.settings.handoff_message or decision.text or DEFAULT_HANDOFF[lang]
+        base = self.settings.handoff_message or decision.text or texts_for(language)["handoff"]
         hours, now = self._business_hours()
         message = handoff_text(base, hours, now, language)
-        labels = tuple(dict.fromkeys((*state.labels, self.settings.handoff_label)))
-        requests = [
-            api.create_message(a, c, message),
-            api.create_message(a, c, self._handoff_note(decision, turn, reason), private=True),
-            api.set_labels(a, c, labels),
-        ]
-        requests[0] = replace(requests[0], purpose="handoff_message")
-        if self.settings.handoff_team_id:
-            requests.append(api.assign_team(a, c, self.settings.handoff_team_id))
-        requests.append(api.toggle_status(a, c, "open"))
-        return requests, replace(state, handler="human", status="open", labels=labels)
+        handoff = compose_handoff(
+            a, c, message=message, note=self._handoff_note(decision, turn, reason), labels=state.labels,
+            handoff_label=self.settings.handoff_label, team_id=self.settings.handoff_team_id,
+        )
+        return list(handoff.requests), replace(state, handler="human", status="open", labels=handoff.labels)
 
     def _handoff_note(self, decision: Decision, turn: Turn, reason: str) -> str:
         lines = [f"🤖 {self.settings.bot_name} handed this conversation to a human.", f"Reason: {reason}"]
@@ -195,11 +184,8 @@ class ConversationWorker:
         # The reason may quote an LLM provider's error text: no secret goes into Chatwoot either.
         return Redactor(self.settings.secret_values)("\n".join(lines))
 
-    def _business_hours(self) -> tuple[Any, datetime]:
+    def _business_hours(self) -> tuple[Hours | None, datetime]:
         """BUSINESS_HOURS in BUSINESS_TIMEZONE when set, else business.yaml's hours in its zone."""
         if self.settings.business_hours is not None:
             return self.settings.business_hours, datetime.now(ZoneInfo(self.settings.business_timezone))
-        dataproxy = getattr(self.hub, "dataproxy", None)
-        if dataproxy is None:
-            return None, datetime.now(ZoneInfo(self.settings.business_timezone))
-        return dataproxy.business_info().hours, dataproxy.now()
+        return self.hub.business_hours()

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.fakes.chatwoot import checked_fake
+from tests.integration.store_view import wait_worked
 from tests.support import TOKEN, Program, base_env, fixture_event, free_port, signed_headers
 
 BOT_TOKEN = "bot-token-e2e-51c0"
@@ -106,8 +107,14 @@ class Appliance:
             f"worker output:\n{self.worker.output()[-4000:]}"
         )
 
+    def wait_worked(self, *conversation_ids: int, timeout: float = 20.0) -> None:
+        """Wait until the worker is done with these conversations (a fact in the store, not a
+        sleep): only then does "no reply was sent" prove that none will be."""
+        wait_worked(self.tmp / "data", *conversation_ids, timeout=timeout, worker_output=self.worker.output)
+
     def settle(self, seconds: float = 1.0) -> None:
-        """Give the worker time to do something it should not do."""
+        """A sleep. Kept only for tests not yet moved to `wait_worked` (a fact, not a clock):
+        prefer that; nothing in test_worker_e2e.py sleeps any more."""
         time.sleep(seconds)
 
     def cli(self, *args: str):

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.cli import build_parser, check_directories
-from app.settings import Settings
+from app.cli import build_parser
+from app.settings import Settings, check_directories
 from tests.support import Program, base_env, free_port
 
 

@@ -259,7 +259,11 @@ def test_timeout_is_retried(chatwoot_fake):
     kwargs = {"base_url": chatwoot_fake.url, "api_key": BOT, "timeout": 0.5, "sleep": Sleeps()}
     started = time.monotonic()
     send(kwargs | {"on_retry": lambda req, attempt, why: retries.append(why)}, api.toggle_status(1, 7, "open"))
-    assert time.monotonic() - started < 5
+    elapsed = time.monotonic() - started
+    print(f"hung request timed out and retried in {elapsed:.2f} s (timeout 0.5 s)")
+    # The fake hangs until it is stopped: returning at all is the timeout working. The bound
+    # only keeps a broken timeout from hanging the suite; it is generous for a shared machine.
+    assert elapsed < 30
     assert retries == ["timeout (ReadTimeout)"]
     assert len(chatwoot_fake.requests) == 2 and chatwoot_fake.conversation(7)["status"] == "open"
 

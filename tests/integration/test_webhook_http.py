@@ -60,90 +60,6 @@ def test_ready_reports_every_check_and_is_503_without_a_worker(web):
     assert body["checks"]["worker"].startswith("no heartbeat")
 
 
-def test_valid_message_is_queued_and_stored(web):
-    payload = new_message()
-    r = post(web, payload)
-    assert r.status_code == 200 and r.json() == {"status": "queued"}
-    assert stored(web, message_id=payload["id"]) == [("message_created", 1, None)]
-
-
-def test_redelivery_answered_duplicate(web):
-    payload = new_message()
-    delivery = str(uuid.uuid4())
-    assert post(web, payload, delivery=delivery).json() == {"status": "queued"}
-    assert post(web, payload, delivery=delivery).json() == {"status": "duplicate"}
-
-
-def test_same_message_under_two_delivery_ids_is_duplicate(web):
-    payload = new_message()
-    assert post(web, payload).json()["status"] == "queued"
-    assert post(web, payload).json()["status"] == "duplicate"
-    assert len(stored(web, message_id=payload["id"])) == 1
-
-
-def test_outgoing_message_stored_as_context_and_ignored(web):
-    payload = fixture_event("message_created_outgoing_bot")
-    payload["id"] = 777001
-    r = post(web, payload)
-    assert r.json() == {"status": "ignored", "reason": "outgoing message"}
-    assert stored(web, message_id=777001) == [("message_created", 0, "outgoing message")]
-
-
-def test_widget_event_ignored_with_reason(web):
-    r = post(web, fixture_event("webwidget_triggered"))
-    assert r.status_code == 200 and r.json()["status"] == "ignored"
-
-
-def test_missing_signature_is_401(web):
-    body = json.dumps(new_message()).encode()
-    r = httpx.post(f"{web.url}/webhook", content=body, params={"token": TOKEN},
-                   headers={"Content-Type": "application/json"})
-    assert r.status_code == 401 and r.json() == {"error": "unauthorized"}
-
-
-def test_wrong_token_is_401_and_nothing_is_echoed(web):
-    r = post(web, new_message(), token="guess-123")
-    assert r.status_code == 401 and "guess-123" not in r.text
-
-
-def test_token_in_bearer_header(web):
-    r = post(web, new_message(), token=None, headers={"Authorization": f"Bearer {TOKEN}"})
-    assert r.json() == {"status": "queued"}
-
-
-def test_token_in_x_webhook_token_header(web):
-    r = post(web, new_message(), token=None, headers={"X-Webhook-Token": TOKEN})
-    assert r.json() == {"status": "queued"}
-
-
-def test_tampered_body_is_401(web):
-    body = json.dumps(new_message()).encode()
-    headers = signed_headers(body)
-    r = httpx.post(f"{web.url}/webhook", content=body.replace(b"hidratante", b"hidratantX"),
-                   headers=headers, params={"token": TOKEN})
-    assert r.status_code == 401
-
-
-def test_malformed_json_is_400(web):
-    r = post(web, None, raw=b'{"event": "message_created",')
-    assert r.status_code == 400 and r.json() == {"error": "body is not valid JSON"}
-
-
-def test_json_that_is_not_an_object_is_400(web):
-    r = post(web, None, raw=b'["message_created"]')
-    assert r.status_code == 400 and r.json() == {"error": "body must be a JSON object"}
-
-
-def test_object_that_is_not_a_chatwoot_event_is_400(web):
-    r = post(web, {"hello": "world"})
-    assert r.status_code == 400 and "missing 'event'" in r.json()["error"]
-
-
-def test_wrong_content_type_is_415(web):
-    r = post(web, new_message(), headers={"Content-Type": "text/plain"})
-    assert r.status_code == 415
-
-
 def test_body_over_the_limit_is_413(web):
     payload = new_message(content="x" * 70_000)
     r = post(web, payload)
@@ -152,6 +68,7 @@ def test_body_over_the_limit_is_413(web):
 
 def test_metrics_count_results(web):
     post(web, new_message(), token="bad-token-0")
+    assert post(web, new_message()).json() == {"status": "queued"}
     text = httpx.get(f"{web.url}/metrics").text
     assert 'chatwootai_webhooks_total{result="unauthorized"}' in text
     queued = [line for line in text.splitlines() if line.startswith('chatwootai_webhooks_total{result="queued"}')]

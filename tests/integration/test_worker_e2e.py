@@ -26,7 +26,7 @@ def test_incoming_message_gets_one_reply_with_typing_around_it(appliance, chatwo
     app.customer_says(101, "quanto custa o hidratante facial?")
     [reply] = app.wait_replies(101)
     assert "Hidratante Facial" in reply["content"] and "R$ 49,90" in reply["content"]
-    app.settle(0.5)
+    app.wait_worked(101)
     calls = paths(chatwoot, 101)
     assert calls == [
         ("POST", "toggle_typing_status", {"typing_status": "on"}),
@@ -45,7 +45,7 @@ def test_same_delivery_twice_one_reply(appliance):
     third = app.post(payload)  # Chatwoot's other failure mode: same message, new delivery id
     assert (first, second, third) == ({"status": "queued"}, {"status": "duplicate"}, {"status": "duplicate"})
     app.wait_replies(102)
-    app.settle(1.0)
+    app.wait_worked(102)
     assert len(app.replies(102)) == 1
 
 
@@ -55,7 +55,7 @@ def test_three_messages_300ms_apart_one_reply(appliance, chatwoot):
         app.customer_says(103, text)
         time.sleep(0.3)
     [reply] = app.wait_replies(103)
-    app.settle(1.5)
+    app.wait_worked(103)
     assert len(app.replies(103)) == 1
     # One turn answered all three messages, and its reply covers both questions.
     conn = sqlite3.connect(app.tmp / "data" / "chatwootai.db")
@@ -70,7 +70,7 @@ def test_agent_message_silences_bot_until_pending_again(appliance):
     app.wait_replies(104)
     app.agent_says(104, "Oi Maria, aqui é a Ana. Vou te ajudar pessoalmente.")
     app.customer_says(104, "quanto custa o hidratante facial?")
-    app.settle(1.5)
+    app.wait_worked(104)
     assert len(app.replies(104)) == 1, "the bot answered after a human took over"
     app.status_changes(104, "open", "pending")
     app.status_changes(104, "pending", "open")  # e.g. the agent sent it back to the bot
@@ -84,7 +84,7 @@ def test_customer_asks_for_a_human_hands_off(appliance, chatwoot):
     app.customer_says(105, "quero falar com um atendente")
     [message] = app.wait_replies(105)
     chatwoot.wait_for(lambda reqs: any(r.path.endswith("/105/toggle_status") for r in reqs))
-    app.settle(0.3)
+    app.wait_worked(105)
     conv = chatwoot.conversation(105)
     notes = [m for m in conv["messages"] if m["private"]]
     assert message["content"] and len(notes) == 1
@@ -95,7 +95,7 @@ def test_customer_asks_for_a_human_hands_off(appliance, chatwoot):
     assert order.index("labels") < order.index("toggle_status")
     # After the handoff the bot stays silent.
     app.customer_says(105, "alô?", status="open")
-    app.settle(1.0)
+    app.wait_worked(105)
     assert len(app.replies(105)) == 1
 
 
@@ -112,7 +112,7 @@ def test_bot_own_outgoing_message_and_private_note_get_no_reply(appliance, chatw
     own = app.post({**_fixture("message_created_outgoing_bot"), "id": 880001})
     note = app.agent_says(106, "Cliente VIP", private=True)
     assert own["status"] == "ignored" and note["status"] == "ignored"
-    app.settle(1.5)
+    app.wait_worked(106, 1234)
     assert chatwoot.messages(106) == [] and chatwoot.requests_for(1234) == []
 
 
@@ -121,7 +121,7 @@ def test_chatwoot_500_twice_then_200_one_reply(appliance, chatwoot):
     app = appliance()
     app.customer_says(107, "vocês aceitam pix?")
     app.wait_replies(107)
-    app.settle(1.0)
+    app.wait_worked(107)
     assert len(app.replies(107)) == 1
     posts = [r for r in chatwoot.requests_for(107) if r.path.endswith("/messages")]
     assert [r.status for r in posts] == [500, 500, 200]
@@ -142,7 +142,7 @@ def test_404_goes_to_dead_letters_and_replays(appliance, chatwoot):
     app = appliance()
     app.customer_says(109, "vocês aceitam pix?")
     chatwoot.wait_for(lambda reqs: any(r.path.endswith("/109/messages") and r.status == 404 for r in reqs))
-    app.settle(1.0)
+    app.wait_worked(109)
     assert app.replies(109) == []
     listing = app.cli("dead-letters", "list")
     assert listing.returncode == 0 and "reply" in listing.stdout and "404" in listing.stdout
@@ -162,7 +162,7 @@ def test_worker_sigkilled_before_the_reply_restarted_exactly_one_reply(appliance
     assert app.replies(110) == []
     app.start_worker()
     app.wait_replies(110, timeout=20)
-    app.settle(1.5)
+    app.wait_worked(110)
     assert len(app.replies(110)) == 1
 
 
@@ -182,6 +182,7 @@ def test_worker_sigkilled_during_the_reply_post_restarted_exactly_one_reply(appl
         assert time.monotonic() < deadline, app.worker.output()[-3000:]
         time.sleep(0.2)
     db.close()
+    app.wait_worked(111)
     assert len(app.replies(111)) == 1
     assert len([r for r in chatwoot.requests_for(111) if r.method == "POST" and r.path.endswith("/messages")]) == 1
     assert "no dead letters" in app.cli("dead-letters", "list").stdout
@@ -316,7 +317,7 @@ def test_worker_metrics_and_readiness(appliance, chatwoot):
     app = appliance()
     app.customer_says(118, "quero falar com um atendente")
     chatwoot.wait_for(lambda reqs: any(r.path.endswith("/118/toggle_status") for r in reqs))
-    app.settle(0.3)
+    app.wait_worked(118)
     text = httpx.get(f"{app.web.url}/metrics").text
     assert 'chatwootai_turns_total{action="handoff"} 1.0' in text
     assert "chatwootai_handoffs_total 1.0" in text

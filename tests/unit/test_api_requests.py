@@ -26,6 +26,7 @@ BUILT = {
         1, 9, "https://b.ngrok.app/webhook", ["message_created", "conversation_status_changed"], name="bot"
     ),
     "profile": api.get_profile(),
+    "get_conversation": api.get_conversation(1, 7),
 }
 
 
@@ -170,6 +171,7 @@ def test_operations_bots_may_call_say_so(validator):
         (api.set_labels(1, 2, ["a"]), True),
         (api.assign_team(1, 2, 3), True),
         (api.update_agent_bot(1, 4, outgoing_url="https://x.example/webhook"), True),
+        (api.get_conversation(1, 2), True),
     ],
 )
 def test_which_requests_are_safe_to_send_twice(request_, idempotent):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.hub.context import SUMMARY_MAX_CHARS, ContextManager
-from app.hub.language import detect_language
+from app.language import detect_language
 
 
 @pytest.fixture

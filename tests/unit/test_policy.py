@@ -1,4 +1,4 @@
-"""The "should the bot answer" predicate and the takeover state machine of SPEC §6."""
+"""The answer predicate and the takeover state machine (docs/architecture.md#events-the-bot-answers)."""
 
 import pytest
 

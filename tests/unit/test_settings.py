@@ -1,4 +1,4 @@
-"""Settings (SPEC §4): defaults, *_FILE secrets, .env, one clear error line naming the variable."""
+"""Settings (docs/configuration.md): defaults, *_FILE secrets, .env, one clear error line naming the variable."""
 
 import subprocess
 import sys
