@@ -108,6 +108,12 @@ def _seconds(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    # main() has already built the settings and checked the directories: reaching here is "ok".
+    print("configuration ok")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": _serve,
     "worker": _worker,
@@ -115,6 +121,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "knowledge": _knowledge,
     "register": _register,
     "tunnel": _tunnel,
+    "check-config": _check_config,
     "logs": _logs,
     "simulate": _simulate,
 }
@@ -228,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         "tunnel",
         help="run the ngrok agent for the web port (when NGROK_AUTH_TOKEN is set)",
         epilog=_examples("NGROK_AUTH_TOKEN=... chatwootai tunnel"),
+        formatter_class=raw,
+    )
+    sub.add_parser(
+        "check-config",
+        help="validate the configuration (environment, .env, *_FILE) and exit: 0 ok, 2 with the variable named",
+        epilog=_examples("chatwootai check-config", "WEBHOOK_PORT=abc chatwootai check-config   # exit 2"),
         formatter_class=raw,
     )
     _add_operator_tools(sub)

@@ -2,8 +2,9 @@
 
     python3 scripts/gen-env.py [PATH]        (default: .env)
 
-Only what `make run` needs: a fresh webhook token and local data/log directories. Everything
-else keeps its default (the bundled example business, no LLM: the offline responder answers).
+Only what `make run` needs: a fresh webhook token. Everything else keeps its default: the
+bundled example business, no LLM (the offline responder answers), DATA_DIR ./data and LOG_DIR
+./logs here but /data in the image, so the same file also serves `docker run --env-file .env`.
 See .env.example for every variable.
 """
 
@@ -23,9 +24,6 @@ WEBHOOK_AUTH_TOKEN={token}
 # since v4.13.0): copy it from Chatwoot into this line and uncomment it. Every configured
 # mechanism must pass, so a secret invented here would reject every real webhook.
 # CHATWOOT_WEBHOOK_SECRET=
-
-DATA_DIR=./data
-LOG_DIR=./logs
 """
 
 

@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# `make run`: the appliance's programs in the foreground, as supervisord would run them in the
-# image, without the container: `chatwootai serve` (web) and `chatwootai worker`.
-# Their lines interleave on this terminal (each names its component). Ctrl-C (or SIGTERM) is
-# forwarded to both as SIGTERM and we wait for them to finish; a second Ctrl-C kills them.
-# When one program exits by itself the other is stopped too and its status is ours, so a
-# broken program is never hidden behind a running one.
+# `make run`: the appliance's programs in the foreground, without the container, under the same
+# supervisord.conf the image uses: `chatwootai serve` (web) and `chatwootai worker`.
+# Their lines interleave on this terminal, each prefixed with its program's name. Ctrl-C (or
+# SIGTERM) stops both cleanly and exits 0. A program that keeps failing to start goes FATAL and
+# stops everything with exit status 1, so a broken program is never hidden behind a running one.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 VENV=${VENV:-.venv}
-BIN="$VENV/bin/chatwootai"
 export PYTHONUNBUFFERED=1
 
 # Validate the configuration once, up front (one clear line on a bad value), and read what the
@@ -42,44 +40,31 @@ print(f"  llm      {s.llm_model or 'none: the offline responder answers'}")
 print(f"  chatwoot {'configured' if s.chatwoot_configured else 'not configured: replies are not sent'}")
 PY
 ) || exit $?
-echo "chatwootai: starting web and worker (Ctrl-C stops both)"
+echo "chatwootai: starting web and worker under supervisord (Ctrl-C stops both)"
 echo "$banner"
 
-"$BIN" serve & web=$!
-"$BIN" worker & worker=$!
-names=([$web]=web [$worker]=worker)
-
-stopping=0
-stop() {
-  if ((stopping)); then
-    echo "chatwootai: killing web and worker" >&2
-    kill -KILL "$web" "$worker" 2>/dev/null
-  else
-    stopping=1
-    echo "chatwootai: $1 received, stopping web and worker" >&2
-    kill -TERM "$web" "$worker" 2>/dev/null
-  fi
-}
-trap 'stop INT' INT
-trap 'stop TERM' TERM
-
-status=0
-# wait -n returns when a program exits, or early when a trapped signal arrives.
-while ((!stopping)); do
-  exited=""
-  wait -n -p exited "$web" "$worker"
-  rc=$?
-  if [[ -n "${exited:-}" ]] && ((!stopping)); then
-    echo "chatwootai: ${names[$exited]} exited with status $rc; stopping the other program" >&2
-    status=$rc
-    ((status == 0)) && status=1  # a program is not meant to end on its own
-    stopping=1
-    kill -TERM "$web" "$worker" 2>/dev/null
-  fi
-done
-# Reap both; `wait` is interrupted by a second signal, so loop until they are gone.
-for pid in "$web" "$worker"; do
-  while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
-done
-echo "chatwootai: stopped" >&2
+# The image's supervisord.conf, with only web and worker (APPLIANCE_PROGRAMS=false); its
+# programs and helper scripts are found on PATH, as in the image.
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/chatwootai-run.XXXXXX")
+trap 'rm -rf "$run_dir"' EXIT
+export APPLIANCE_RUN_DIR=$run_dir APPLIANCE_PROGRAMS=false
+PATH="$PWD/image/usr/local/bin:$(cd "$VENV/bin" && pwd):$PATH"
+if [ -t 0 ]; then
+  # On a terminal: job control puts supervisord in its own process group and gives it the
+  # terminal, so Ctrl-C reaches supervisord alone. It stops both programs and exits 0; make and
+  # this shell never see the SIGINT, so make reports no error.
+  set -m
+  run-supervisord -c supervisord.conf
+  status=$?
+else
+  # No terminal (a service manager, a test): SIGINT/SIGTERM to this script go to supervisord.
+  run-supervisord -c supervisord.conf &
+  supervisor=$!
+  trap 'kill -TERM "$supervisor" 2>/dev/null' INT TERM
+  while :; do
+    wait "$supervisor" && status=0 || status=$?
+    kill -0 "$supervisor" 2>/dev/null || break
+  done
+fi
+echo "chatwootai: stopped (status $status)" >&2
 exit "$status"
