@@ -83,6 +83,8 @@ RUN apt-get update \
 COPY --from=ngrok /out/ /usr/local/bin/
 COPY --from=deps /opt/venv /opt/venv
 COPY --from=app /opt/chatwootai /opt/chatwootai
+# The proxy playbook, beside the package where app/proxy.py looks for it.
+COPY ansible /opt/chatwootai/ansible
 COPY supervisord.conf /etc/supervisor/supervisord.conf
 COPY image/ /
 USER 1000:1000

@@ -21,7 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.settings import SECRETS
 from tests.fakes.chatwoot import checked_fake
+from tests.secret_scan import remember_secret
 from tests.support import ROOT, SECRET, TOKEN, fixture_event, free_port, signed_headers
 
 PREFIX = os.environ.get("CONTAINER_TEST_PREFIX", "chatwootai-test")
@@ -236,17 +238,21 @@ def appliance_env(chatwoot) -> dict[str, str]:
 
 
 @pytest.fixture
-def containers(image) -> Iterator[callable]:
-    """Start containers of the image; every one (and its volume) is removed at the end."""
+def containers(image, tmp_path) -> Iterator[callable]:
+    """Start containers of the image; every one (and its volume) is removed at the end, after its
+    `docker logs` is kept as `<name>.docker.log` for the end-of-run secret scan."""
     made: list[Container] = []
 
     def start(env: dict[str, str], *, volume: str | None = None, run: bool = True) -> Container:
+        for name in SECRETS:
+            remember_secret(name, env.get(name))
         container = Container(image, env, volume=volume)
         made.append(container)
         return container.run() if run else container
 
     yield start
     for container in made:
+        (tmp_path / f"{container.name}.docker.log").write_text(container.logs(), encoding="utf-8")
         container.remove()
 
 

@@ -50,6 +50,17 @@ def test_image_builds_with_base_image_arg_and_without_ngrok(image):
     assert listing.returncode == 0 and "logrotate" in listing.stdout
 
 
+def test_the_proxy_playbook_ships_in_the_image_and_parses_there(image):
+    """`AUTO_UPDATE_PROXY=true` runs ansible/update_proxy.yml from inside the appliance."""
+    code = "from app.proxy import ansible_dir, ansible_playbook; print(ansible_dir(), ansible_playbook())"
+    where = docker("run", "--rm", "--network", "host", "--entrypoint", "python3", image, "-c", code, timeout=300)
+    assert where.returncode == 0, where.stderr
+    playbook_dir, binary = where.stdout.split()
+    check = docker("run", "--rm", "--network", "host", "--entrypoint", binary, "-e", "ANSIBLE_LOCAL_TEMP=/tmp",
+                   image, "--syntax-check", f"{playbook_dir}/update_proxy.yml", check=False, timeout=300)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 def test_image_leaves_out_crewai_memory_stack_but_imports_the_hub(image):
     code = (
         "import importlib.util as u\n"
