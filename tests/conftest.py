@@ -22,4 +22,6 @@ def settings_env(tmp_path):
 
 
 # After the whole run: no configured secret in any log or captured output (tests/secret_scan.py).
+# The summary lines of reliability, container and Ansible tests, repeated at the end (tests/figures.py).
+from tests.figures import pytest_runtest_logreport, pytest_terminal_summary  # noqa: E402,F401 - hooks
 from tests.secret_scan import pytest_sessionfinish  # noqa: E402,F401 - a pytest hook, found by name
