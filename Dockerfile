@@ -1,4 +1,4 @@
-# ChatwootAI: the appliance in one image (SPEC §3). Build:
+# ChatwootAI: the appliance in one image (docs/architecture.md#processes). Build:
 #   docker build -t chatwootai .
 #   docker build -t chatwootai --build-arg NGROK_INSTALL=false .     (no download site reachable)
 # Stages: deps (a venv of the dependencies; rebuilt only when pyproject.toml changes), app (the

@@ -1,4 +1,4 @@
-"""The real image on a real Docker engine (SPEC §3, issue 8).
+"""The real image on a real Docker engine (docs/architecture.md#processes, issue 8).
 
 Every test here carries the `container` marker and is skipped, with one line saying why, where
 no Docker engine answers (`eval "$(../shared/tools/docker-lab up)"` starts one). The image is
