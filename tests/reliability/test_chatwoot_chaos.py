@@ -67,7 +67,7 @@ def test_every_conversation_gets_exactly_one_reply_under_chatwoot_chaos(applianc
     letters = db.execute("SELECT conversation_id, purpose, status, error FROM dead_letters").fetchall()
     db.close()
     print(
-        f"\nchatwoot chaos (seed {SEED}): {CONVERSATIONS} conversations + 1 refused (422); "
+        f"\n[reliability] chatwoot chaos (seed {SEED}): {CONVERSATIONS} conversations + 1 refused (422); "
         f"replies per conversation {dict(sorted(per_conversation.items()))}; "
         f"dead letters {len(letters)} ({', '.join(f'{c}/{p}/HTTP {s}' for c, p, s, _ in letters)}); "
         f"seconds to quiet {quiet_s:.1f}; requests {sum(chaos.counts.values())} "

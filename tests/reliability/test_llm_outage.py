@@ -114,7 +114,7 @@ def test_llm_outage_hands_off_within_the_timeout_and_recovers(appliance, chatwoo
     notes = {kind: note(chatwoot, c) for kind, c in (*failing.items(), ("down", 721))}
     logs = app.worker.output() + (app.tmp / "logs" / "hub.log").read_text(errors="replace")
     print(
-        f"\nllm outage: LLM_TIMEOUT_S {TIMEOUT_S:.0f}; handoff seconds "
+        f"\n[reliability] llm outage: LLM_TIMEOUT_S {TIMEOUT_S:.0f}; handoff seconds "
         + ", ".join(f"{k} {v:.1f}" for k, v in handoff_s.items())
         + f" (bound {BOUND_S:.0f}); healthy answered during failures {healthy_answered}/{len(HEALTHY)}; "
         f"audio acknowledged while down: {'yes' if ack else 'no'}; first crew reply {recovery_s:.1f} s after the "
