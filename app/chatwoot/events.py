@@ -2,7 +2,7 @@
 
 Parse once at the boundary; nothing downstream reads the raw JSON by key. The raw payload is
 kept aside on every event (`raw`, excluded from comparison and repr) for the store and for
-fields we do not model yet. Shapes: ../shared/reference/CHATWOOT.md.
+fields we do not model yet. Shapes: tests/fixtures/events/ and docs/architecture.md.
 
 One set of rules decides what a usable event is, and both ends use it: the door calls
 `read_envelope` (validates every field anything downstream reads, returns only what the door
@@ -17,6 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from app.chatwoot.fields import (
+    MAX_NESTING,
+    EventError,
+    a_bool,
+    a_list,
+    a_string,
+    an_id,
+    an_object,
+    check_nesting,
+    text,
+)
+from app.chatwoot.fields import message_type as read_message_type
+
 MESSAGE_EVENTS = frozenset({"message_created", "message_updated"})
 CONVERSATION_EVENTS = frozenset(
     {
@@ -28,19 +41,6 @@ CONVERSATION_EVENTS = frozenset(
     }
 )
 WIDGET_EVENTS = frozenset({"webwidget_triggered"})
-
-# In `conversation.messages[]` Chatwoot sends message_type as an integer enum.
-_MESSAGE_TYPES = {0: "incoming", 1: "outgoing", 2: "activity", 3: "template"}
-
-# Ids are stored in SQLite INTEGER columns: signed 64-bit. Chatwoot's ids are positive.
-MAX_ID = 2**63 - 1
-# Chatwoot's payloads nest about 7 levels. Deeper is refused: a body of ~1000 levels passes orjson
-# and then raises RecursionError in any reader that uses the standard json module.
-MAX_NESTING = 64
-
-
-class EventError(ValueError):
-    """The payload is JSON but not a Chatwoot event we can use; the text says which field."""
 
 
 @dataclass(frozen=True)
@@ -150,14 +150,14 @@ def read_envelope(payload: Any, raw: bytes | None = None) -> Envelope:
     """
     name = _event_name(payload)
     if raw is None or raw.count(b"[") + raw.count(b"{") > MAX_NESTING:
-        _check_nesting(payload)
+        check_nesting(payload)
     if name in MESSAGE_EVENTS:
         return _check_message(name, payload)
     if name in CONVERSATION_EVENTS:
         return _check_conversation_event(name, payload)
     if name in WIDGET_EVENTS:
         return _check_widget(name, payload)
-    return Envelope(name, "other", _id(_obj(payload.get("account"), "account").get("id"), "account.id"))
+    return Envelope(name, "other", an_id(an_object(payload.get("account"), "account").get("id"), "account.id"))
 
 
 def parse_event(payload: Any) -> Event:
@@ -177,24 +177,14 @@ def parse_event(payload: Any) -> Event:
             event=envelope.event,
             account_id=envelope.account_id,
             inbox_id=inbox.get("id"),
-            contact_name=_text((payload.get("contact") or {}).get("name")),
-            language=_text(info.get("browser_language")) or _text(browser.get("browser_language")),
+            contact_name=text((payload.get("contact") or {}).get("name")),
+            language=text(info.get("browser_language")) or text(browser.get("browser_language")),
             raw=payload,
         )
     return OtherEvent(event=envelope.event, account_id=envelope.account_id, raw=payload)
 
 
 # -- validation: the one definition of a usable event ------------------------------------------
-
-
-def _check_nesting(payload: Any) -> None:
-    stack = [(payload, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_NESTING:
-            raise EventError(f"nested deeper than {MAX_NESTING} levels")
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def _event_name(payload: Any) -> str:
@@ -207,134 +197,74 @@ def _event_name(payload: Any) -> str:
 
 
 def _check_message(name: str, p: dict[str, Any]) -> Envelope:
-    account_id = _id(_obj(p.get("account"), "account").get("id"), "account.id", required=True)
-    message_id = _id(p.get("id"), "id", required=True)
+    account_id = an_id(an_object(p.get("account"), "account").get("id"), "account.id", required=True)
+    message_id = an_id(p.get("id"), "id", required=True)
     conversation = p.get("conversation")
     if conversation is None:
         raise EventError("missing 'conversation.id'")
-    conversation_id, status = _check_conversation(_obj(conversation, "conversation"), "conversation.")
-    _id(_obj(p.get("inbox"), "inbox").get("id"), "inbox.id")
-    message_type = _message_type(p.get("message_type"))
-    private = _bool(p.get("private"), "private")
-    _str(p.get("content"), "content")
-    _str(p.get("content_type"), "content_type")
-    _str(p.get("created_at"), "created_at", numbers=True)
-    sender = _obj(p.get("sender"), "sender")
-    _id(sender.get("id"), "sender.id")
-    _str(sender.get("name"), "sender.name")
-    sender_type = _text(_str(sender.get("type"), "sender.type")) or "unknown"
-    for i, attachment in enumerate(_list(p.get("attachments"), "attachments")):
+    conversation_id, status = _check_conversation(an_object(conversation, "conversation"), "conversation.")
+    an_id(an_object(p.get("inbox"), "inbox").get("id"), "inbox.id")
+    message_type = read_message_type(p.get("message_type"))
+    private = a_bool(p.get("private"), "private")
+    a_string(p.get("content"), "content")
+    a_string(p.get("content_type"), "content_type")
+    a_string(p.get("created_at"), "created_at", numbers=True)
+    sender = an_object(p.get("sender"), "sender")
+    an_id(sender.get("id"), "sender.id")
+    a_string(sender.get("name"), "sender.name")
+    sender_type = text(a_string(sender.get("type"), "sender.type")) or "unknown"
+    for i, attachment in enumerate(a_list(p.get("attachments"), "attachments")):
         where = f"attachments[{i}]."
-        a = _obj(attachment, where[:-1], required=True)
-        _id(a.get("id"), where + "id")
-        _str(a.get("file_type"), where + "file_type")
-        _str(a.get("data_url"), where + "data_url")
-        _id(a.get("file_size"), where + "file_size", minimum=0)
+        a = an_object(attachment, where[:-1], required=True)
+        an_id(a.get("id"), where + "id")
+        a_string(a.get("file_type"), where + "file_type")
+        a_string(a.get("data_url"), where + "data_url")
+        an_id(a.get("file_size"), where + "file_size", minimum=0)
     return Envelope(name, "message", account_id, conversation_id, message_id, message_type, private, sender_type,
                     status)
 
 
 def _check_conversation_event(name: str, p: dict[str, Any]) -> Envelope:
     conversation_id, status = _check_conversation(p, "")
-    account_id = _id(p.get("account_id"), "account_id") or _id(
-        _obj(p.get("account"), "account").get("id"), "account.id"
+    account_id = an_id(p.get("account_id"), "account_id") or an_id(
+        an_object(p.get("account"), "account").get("id"), "account.id"
     )
-    messages = _list(p.get("messages"), "messages")
+    messages = a_list(p.get("messages"), "messages")
     if account_id is None and messages:
         # Older payloads carry the account only on the embedded last message.
-        account_id = _id(_obj(messages[0], "messages[0]").get("account_id"), "messages[0].account_id")
+        account_id = an_id(an_object(messages[0], "messages[0]").get("account_id"), "messages[0].account_id")
     if account_id is None:
         raise EventError("missing 'account_id'")
-    for i, change in enumerate(_list(p.get("changed_attributes"), "changed_attributes")):
+    for i, change in enumerate(a_list(p.get("changed_attributes"), "changed_attributes")):
         where = f"changed_attributes[{i}]"
-        status_change = _obj(_obj(change, where, required=True).get("status"), f"{where}.status")
-        _str(status_change.get("previous_value"), f"{where}.status.previous_value")
+        status_change = an_object(an_object(change, where, required=True).get("status"), f"{where}.status")
+        a_string(status_change.get("previous_value"), f"{where}.status.previous_value")
     return Envelope(name, "conversation", account_id, conversation_id, status=status)
 
 
 def _check_conversation(c: dict[str, Any], prefix: str) -> tuple[int, str | None]:
-    conversation_id = _id(c.get("id"), f"{prefix}id", required=True)
-    _id(c.get("inbox_id"), f"{prefix}inbox_id")
-    status = _text(_str(c.get("status"), f"{prefix}status"))
-    for i, label in enumerate(_list(c.get("labels"), f"{prefix}labels")):
+    conversation_id = an_id(c.get("id"), f"{prefix}id", required=True)
+    an_id(c.get("inbox_id"), f"{prefix}inbox_id")
+    status = text(a_string(c.get("status"), f"{prefix}status"))
+    for i, label in enumerate(a_list(c.get("labels"), f"{prefix}labels")):
         if not isinstance(label, str):
             raise EventError(f"'{prefix}labels[{i}]' must be a string")
-    meta = _obj(c.get("meta"), f"{prefix}meta")
-    _str(_obj(meta.get("sender"), f"{prefix}meta.sender").get("name"), f"{prefix}meta.sender.name")
-    _id(_obj(meta.get("assignee"), f"{prefix}meta.assignee").get("id"), f"{prefix}meta.assignee.id")
-    _id(_obj(meta.get("team"), f"{prefix}meta.team").get("id"), f"{prefix}meta.team.id")
+    meta = an_object(c.get("meta"), f"{prefix}meta")
+    a_string(an_object(meta.get("sender"), f"{prefix}meta.sender").get("name"), f"{prefix}meta.sender.name")
+    an_id(an_object(meta.get("assignee"), f"{prefix}meta.assignee").get("id"), f"{prefix}meta.assignee.id")
+    an_id(an_object(meta.get("team"), f"{prefix}meta.team").get("id"), f"{prefix}meta.team.id")
     return conversation_id, status
 
 
 def _check_widget(name: str, p: dict[str, Any]) -> Envelope:
-    account_id = _id(_obj(p.get("account"), "account").get("id"), "account.id")
-    _id(_obj(p.get("inbox"), "inbox").get("id"), "inbox.id")
-    _str(_obj(p.get("contact"), "contact").get("name"), "contact.name")
-    info = _obj(p.get("event_info"), "event_info")
-    _str(info.get("browser_language"), "event_info.browser_language")
-    browser = _obj(info.get("browser"), "event_info.browser")
-    _str(browser.get("browser_language"), "event_info.browser.browser_language")
+    account_id = an_id(an_object(p.get("account"), "account").get("id"), "account.id")
+    an_id(an_object(p.get("inbox"), "inbox").get("id"), "inbox.id")
+    a_string(an_object(p.get("contact"), "contact").get("name"), "contact.name")
+    info = an_object(p.get("event_info"), "event_info")
+    a_string(info.get("browser_language"), "event_info.browser_language")
+    browser = an_object(info.get("browser"), "event_info.browser")
+    a_string(browser.get("browser_language"), "event_info.browser.browser_language")
     return Envelope(name, "widget", account_id)
-
-
-def _id(value: Any, name: str, *, required: bool = False, minimum: int = 1) -> int | None:
-    """A JSON integer in [minimum, 2**63): not a bool, a float or digits in a string (str.isdigit
-    accepts "²" and Arabic-Indic digits, and int() turns some of them into numbers)."""
-    if value is None:
-        if required:
-            raise EventError(f"missing '{name}'")
-        return None
-    if type(value) is not int or not minimum <= value <= MAX_ID:
-        kind = "positive" if minimum == 1 else "non-negative"
-        raise EventError(f"'{name}' must be a {kind} integer below 2**63")
-    return value
-
-
-def _obj(value: Any, name: str, *, required: bool = False) -> dict[str, Any]:
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise EventError(f"'{name}' must be an object")
-    return value
-
-
-def _list(value: Any, name: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise EventError(f"'{name}' must be a list")
-    return value
-
-
-def _str(value: Any, name: str, *, numbers: bool = False) -> Any:
-    if value is None or isinstance(value, str):
-        return value
-    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
-        return value
-    raise EventError(f"'{name}' must be a string")
-
-
-def _bool(value: Any, name: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise EventError(f"'{name}' must be true or false")
-    return value
-
-
-def _message_type(value: Any) -> str:
-    if isinstance(value, str) and value:
-        return value
-    if type(value) is int and value in _MESSAGE_TYPES:
-        return _MESSAGE_TYPES[value]
-    if value is None:
-        raise EventError("missing 'message_type'")
-    raise EventError("'message_type' must be incoming, outgoing, activity, template or 0-3")
-
-
-def _text(value: Any) -> str | None:
-    """A validated optional string, with "" read as absent."""
-    return value if value else None
 
 
 # -- construction: only ever on a payload that read_envelope accepted -----------------------------
@@ -348,15 +278,15 @@ def _message(envelope: Envelope, p: dict[str, Any]) -> MessageEvent:
         message_id=envelope.message_id,  # type: ignore[arg-type]
         content=p.get("content") or "",
         message_type=envelope.message_type,  # type: ignore[arg-type]
-        content_type=_text(p.get("content_type")) or "text",
+        content_type=text(p.get("content_type")) or "text",
         private=envelope.private,
-        sender=Sender(id=sender.get("id"), name=_text(sender.get("name")), type=envelope.sender_type),
+        sender=Sender(id=sender.get("id"), name=text(sender.get("name")), type=envelope.sender_type),
         conversation=_conversation(p["conversation"]),
         attachments=tuple(
             Attachment(
                 id=a.get("id"),
-                file_type=_text(a.get("file_type")) or "file",
-                data_url=_text(a.get("data_url")),
+                file_type=text(a.get("file_type")) or "file",
+                data_url=text(a.get("data_url")),
                 file_size=a.get("file_size"),
             )
             for a in (p.get("attachments") or [])
@@ -371,7 +301,7 @@ def _conversation_event(envelope: Envelope, p: dict[str, Any]) -> ConversationEv
     for change in p.get("changed_attributes") or []:
         status = change.get("status")
         if status is not None:
-            previous = _text(status.get("previous_value"))
+            previous = text(status.get("previous_value"))
     return ConversationEvent(
         event=envelope.event,
         account_id=envelope.account_id,  # type: ignore[arg-type]  # required by the check
@@ -386,9 +316,9 @@ def _conversation(c: dict[str, Any]) -> Conversation:
     return Conversation(
         id=c["id"],
         inbox_id=c.get("inbox_id"),
-        status=_text(c.get("status")),
+        status=text(c.get("status")),
         labels=tuple(c.get("labels") or ()),
-        contact_name=_text((meta.get("sender") or {}).get("name")),
+        contact_name=text((meta.get("sender") or {}).get("name")),
         assignee_id=(meta.get("assignee") or {}).get("id"),
         team_id=(meta.get("team") or {}).get("id"),
     )
