@@ -25,13 +25,9 @@ under `--once`), 2 a public URL the configuration forbids (http under `WEBHOOK_U
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
 import time
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 from loguru import logger
@@ -39,6 +35,7 @@ from loguru import logger
 from app.chatwoot import api
 from app.client import ChatwootClient, ChatwootRejected, ChatwootUnavailable
 from app.errors import ChatwootAIError
+from app.public_url import PUBLIC_URL_FILE, pick_tunnel, redact_url, webhook_url, write_public_url
 from app.settings import Settings
 from app.store.registration import RegistrationState
 
@@ -48,7 +45,6 @@ INTERVAL_BOUNDS = (0.2, 300.0)
 TIMEOUT_BOUNDS = (1.0, 3600.0)
 RECHECK_S = 600.0  # --watch re-reads Chatwoot this often even when the URL did not change
 WEBHOOK_SUBSCRIPTIONS = ("message_created", "message_updated", "conversation_status_changed", "conversation_updated")
-PUBLIC_URL_FILE = "public_url"
 
 
 class RegisterError(ChatwootAIError):
@@ -57,45 +53,6 @@ class RegisterError(ChatwootAIError):
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-# -- pure helpers ------------------------------------------------------------------------
-def webhook_url(public_url: str, token: str | None) -> str:
-    """`{public_url}/webhook`, with `?token=` (percent-encoded) when a token is configured."""
-    url = public_url.rstrip("/") + "/webhook"
-    return f"{url}?token={quote(token, safe='')}" if token else url
-
-
-def redact_url(url: str | None) -> str | None:
-    """The URL with its `token` query value replaced by *** (safe to log)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    query = [(k, "***" if k.lower() == "token" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
-
-
-def pick_tunnel(payload: Any, port: int, *, https_only: bool) -> str | None:
-    """The public URL of the tunnel to `port` in an `/api/tunnels` answer: https preferred, http
-    only when allowed."""
-    tunnels = payload.get("tunnels") if isinstance(payload, dict) else None
-    https, http = [], []
-    for tunnel in tunnels if isinstance(tunnels, list) else []:
-        if not isinstance(tunnel, dict):
-            continue
-        addr = str((tunnel.get("config") or {}).get("addr", ""))
-        if not re.search(rf"(^|:){port}/?$", addr):
-            continue
-        url = str(tunnel.get("public_url") or "").rstrip("/")
-        if url.startswith("https://"):
-            https.append(url)
-        elif url.startswith("http://"):
-            http.append(url)
-    if https:
-        return https[0]
-    return None if https_only or not http else http[0]
 
 
 def not_applicable(settings: Settings) -> str | None:
@@ -111,21 +68,6 @@ def not_applicable(settings: Settings) -> str | None:
     if not settings.public_url and not settings.ngrok_auth_token:
         return "no public URL: set PUBLIC_URL, or NGROK_AUTH_TOKEN for an ngrok tunnel"
     return None
-
-
-def write_public_url(data_dir: Path, url: str) -> bool:
-    """Atomically write DATA_DIR/public_url; True when its content changed."""
-    path = Path(data_dir) / PUBLIC_URL_FILE
-    try:
-        previous = path.read_text(encoding="utf-8").strip()
-    except OSError:
-        previous = None
-    if previous == url:
-        return False
-    tmp = path.with_name(f".{PUBLIC_URL_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(url + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return True
 
 
 # -- Chatwoot ----------------------------------------------------------------------------

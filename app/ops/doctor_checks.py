@@ -18,6 +18,7 @@ import httpx
 from app.chatwoot import api
 from app.client import ChatwootClient, ChatwootRejected, ChatwootUnavailable
 from app.ops.payloads import local_base_url
+from app.public_url import PUBLIC_URL_FILE, read_public_url
 from app.settings import Settings
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
@@ -52,11 +53,9 @@ class Context:
         s = self.settings
         if s.public_url:
             return s.public_url, "PUBLIC_URL"
-        path = s.data_dir / "public_url"
-        if path.is_file():
-            url = path.read_text(encoding="utf-8").strip()
-            if url:
-                return url, str(path)
+        recorded = read_public_url(s.data_dir)
+        if recorded:
+            return recorded, str(s.data_dir / PUBLIC_URL_FILE)
         if self.tunnel_url:
             return self.tunnel_url, "the ngrok tunnel"
         return None, ""

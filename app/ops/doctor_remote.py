@@ -28,6 +28,7 @@ from app.ops.doctor_checks import (
     run_async,
 )
 from app.ops.payloads import post_webhook
+from app.public_url import webhook_url
 from app.settings import Settings
 
 
@@ -44,7 +45,7 @@ def check_registration(ctx: Context) -> Row:
     public, source = ctx.public_url()
     if not public:
         return Row(name, SKIP, "not configured (no public URL yet: PUBLIC_URL or the ngrok tunnel)")
-    expected = register.webhook_url(public, s.webhook_auth_token)
+    expected = webhook_url(public, s.webhook_auth_token)
     key = s.chatwoot_admin_api_key or s.chatwoot_api_key
     if not s.chatwoot_base_url or not key:
         return Row(name, SKIP, "not configured (Chatwoot is not configured)")

@@ -11,6 +11,8 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
+from app.public_url import read_public_url
+
 bp = Blueprint("health")
 
 # Each readiness check: (name, function(app ctx) -> (ok, detail)). Components register theirs
@@ -61,11 +63,7 @@ def inbox_check(ctx) -> tuple[bool, object]:
 
 def tunnel_check(ctx) -> tuple[bool, object]:
     settings = ctx.settings
-    public_url = settings.public_url
-    path = settings.data_dir / "public_url"
-    if public_url is None and path.is_file():
-        public_url = path.read_text(encoding="utf-8").strip() or None
-    return True, {"public_url": public_url}
+    return True, {"public_url": settings.public_url or read_public_url(settings.data_dir)}
 
 
 def worker_check(ctx) -> tuple[bool, object]:

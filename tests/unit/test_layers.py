@@ -16,7 +16,7 @@ ROOT = Path(app.__file__).parent
 
 # Bottom first. The lower a unit, the fewer things it may know about.
 LAYERS: list[set[str]] = [
-    {"errors", "language", "texts", "timespec"},  # pure: import nothing from app
+    {"errors", "language", "texts", "timespec", "public_url"},  # pure: import nothing from app
     {"settings", "chatwoot"},  # configuration; Chatwoot's API as data
     {"logs", "client", "store"},
     {"hub", "web", "tunnel", "proxy"},

@@ -8,7 +8,8 @@ import yaml
 
 from app.cli import build_parser
 from app.logs import Redactor
-from app.register import not_applicable, pick_tunnel, redact_url, webhook_url, write_public_url
+from app.public_url import pick_tunnel, redact_url, webhook_url, write_public_url
+from app.register import not_applicable
 from app.settings import Settings
 from app.tunnel import find_agent, render_config, skip_reason, web_addr, write_config
 from tests.support import base_env
