@@ -1,7 +1,7 @@
 """The real image on a real Docker engine (docs/architecture.md#processes, issue 8).
 
 Every test here carries the `container` marker and is skipped, with one line saying why, where
-no Docker engine answers (`eval "$(../shared/tools/docker-lab up)"` starts one). The image is
+no Docker engine answers (.ci/run starts one before the suite). The image is
 built once per session with `--build-arg BASE_IMAGE=$BASE_IMAGE` (default python:3.12-slim)
 and `NGROK_INSTALL=false`; containers use the host network, so the Chatwoot fake on 127.0.0.1
 is reachable from inside and every container gets its own free port.
@@ -69,7 +69,7 @@ def pytest_collection_modifyitems(config, items):
     needing_engine = [item for item in mine if "no_engine_needed" not in item.keywords]
     if needing_engine and (problem := engine_problem()):
         skip = pytest.mark.skip(reason=f"container tests need a Docker engine: {problem} "
-                                       f"(start one: eval \"$(../shared/tools/docker-lab up)\")")
+                                       "(start dockerd with buildx, as .ci/run does)")
         for item in needing_engine:
             item.add_marker(skip)
 
