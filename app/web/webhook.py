@@ -88,7 +88,7 @@ async def receive(request: Request) -> HTTPResponse:
         return answer(_DUPLICATE_BODY)
     if verdict.answer:
         if ctx.log_content:
-            # Message text only at DEBUG (SPEC: logs carry ids, not what customers write).
+            # Message text only at DEBUG (docs/operations.md#logs: ids, not what customers write).
             logger.debug("content: {}", payload.get("content"), **_ids(delivery_id, envelope))
         return answer(_QUEUED_BODY)
     return answer(orjson.dumps({"status": "ignored", "reason": verdict.reason}))
