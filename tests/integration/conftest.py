@@ -6,6 +6,7 @@ import itertools
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -131,8 +132,9 @@ def chatwoot():
         yield fake
 
 
-@pytest.fixture
-def appliance(tmp_path, chatwoot):
+def appliances(tmp_path, chatwoot) -> Iterator[Callable[..., Appliance]]:
+    """`start(**env)` starts the real web and worker; all are stopped afterwards (also used by
+    tests/reliability/harness.py)."""
     started: list[Appliance] = []
 
     def start(**env) -> Appliance:
@@ -143,3 +145,8 @@ def appliance(tmp_path, chatwoot):
     yield start
     for app in started:
         app.stop()
+
+
+@pytest.fixture
+def appliance(tmp_path, chatwoot):
+    yield from appliances(tmp_path, chatwoot)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from tests.fakes.chatwoot import ChatwootFake, checked_fake
-from tests.integration.conftest import ADMIN_TOKEN, BOT_TOKEN, Appliance
+from tests.integration.conftest import ADMIN_TOKEN, BOT_TOKEN, Appliance, appliances  # noqa: F401 - re-exported
 
 __all__ = ["ADMIN_TOKEN", "BOT_TOKEN", "Appliance", "appliances", "chatwoot_fake", "store_quiet", "wait_until"]
 
@@ -22,20 +22,6 @@ def chatwoot_fake() -> Iterator[ChatwootFake]:
     # hang_seconds bounds how long a "never answers" handler thread lingers after the test.
     with checked_fake(bot_tokens=(BOT_TOKEN,), user_tokens=(ADMIN_TOKEN,), hang_seconds=15) as fake:
         yield fake
-
-
-def appliances(tmp_path, chatwoot: ChatwootFake) -> Iterator[Callable[..., Appliance]]:
-    """`start(**env)` starts the real web and worker; all are stopped afterwards."""
-    started: list[Appliance] = []
-
-    def start(**env) -> Appliance:
-        app = Appliance(tmp_path, chatwoot, **env).start()
-        started.append(app)
-        return app
-
-    yield start
-    for app in started:
-        app.stop()
 
 
 def store_quiet(app: Appliance) -> bool:
