@@ -2,8 +2,9 @@
 
 Every component owns its tables and lists its own migrations (append-only SQL scripts);
 `migrate(conn, "inbox", INBOX_MIGRATIONS)` applies the ones a database has not seen yet.
-Connections are autocommit (isolation_level=None): a module that needs a transaction says
-`BEGIN IMMEDIATE` itself, so the lock it takes is visible in the code that takes it.
+Connections are autocommit (isolation_level=None): a module that needs a transaction opens it
+with `with transaction(conn):` (BEGIN IMMEDIATE … COMMIT, rolled back on any exception), so the
+lock it takes is visible in the code that takes it, and no block is written by hand.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 DB_FILENAME = "chatwootai.db"
@@ -78,8 +80,7 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
     )
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         row = conn.execute(
             "SELECT version FROM schema_versions WHERE component = ?", (component,)
         ).fetchone()
@@ -92,11 +93,25 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
             "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
             (component, len(migrations)),
         )
+    return len(migrations)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`with transaction(conn):` — BEGIN IMMEDIATE, COMMIT when the block ends (a `return` inside
+    it commits too), ROLLBACK when it raises, and the exception goes on unchanged.
+
+    IMMEDIATE takes the write lock at BEGIN, so a read-then-write inside the block sees current
+    data and never fails half way with SQLITE_BUSY. A failed COMMIT (a full disk) is rolled back
+    too when SQLite left the transaction open, and its own error is the one raised.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
         raise
-    return len(migrations)
 
 
 def rollback(conn: sqlite3.Connection) -> None:
