@@ -19,6 +19,13 @@ from pathlib import Path
 
 DB_FILENAME = "chatwootai.db"
 
+# What code outside app/store/ names when it holds a connection or catches a store failure:
+# SQL and the sqlite3 module stay inside app/store/ (tests/unit/test_layers.py checks it).
+Connection = sqlite3.Connection
+Row = sqlite3.Row
+StoreError = sqlite3.Error  # any failure of the store: locked, full disk, corrupt, not migrated
+OperationalError = sqlite3.OperationalError  # the store could not do it now (busy, disk full, no table)
+
 
 def db_path(data_dir: Path) -> Path:
     return Path(data_dir) / DB_FILENAME
@@ -37,6 +44,14 @@ def connect(path: Path | str, *, check_same_thread: bool = True) -> sqlite3.Conn
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def connect_readonly(path: Path | str, *, timeout: float = 5.0) -> sqlite3.Connection:
+    """Open an existing store read-only (doctor, simulate, knowledge check): never creates the
+    file, never migrates, never takes a write lock. StoreError when it is missing or unreadable."""
+    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=timeout)
+    conn.row_factory = sqlite3.Row
     return conn
 
 
