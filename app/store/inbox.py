@@ -24,7 +24,7 @@ from typing import NamedTuple
 from loguru import logger
 
 from app.errors import StoreError
-from app.store.db import connect, migrate
+from app.store.db import connect, migrate, transaction
 
 INBOX_MIGRATIONS: Sequence[str] = (
     """
@@ -67,10 +67,9 @@ class NewEvent(NamedTuple):
     message_id: int | None = None
 
 
-_INSERT = (
-    "INSERT OR IGNORE INTO events (kind, payload, received_at, answerable, reason, delivery_id, dedup_key,"
-    " account_id, conversation_id, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_COLUMNS = ("kind, payload, received_at, answerable, reason, delivery_id, dedup_key, account_id, conversation_id,"
+            " message_id")
+_INSERT = f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def open_inbox(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
@@ -83,23 +82,26 @@ def insert_batch(conn: sqlite3.Connection, events: Sequence[NewEvent]) -> list[s
     """Insert in one transaction; QUEUED or DUPLICATE per event. Raises sqlite3.Error on failure.
 
     The common batch holds no duplicate: one executemany, and the change count says so. When it
-    does not add up, the transaction is redone row by row to learn which rows were duplicates.
+    does not add up, the rows this transaction inserted (the newest ids: new rowids are max + 1,
+    and the write lock is ours) are read back and matched in order against the batch: `INSERT OR
+    IGNORE` keeps the order, so the inserted rows are the batch minus the ignored ones.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         before = conn.total_changes
         conn.executemany(_INSERT, events)
-        if conn.total_changes - before == len(events):
-            conn.execute("COMMIT")
+        inserted = conn.total_changes - before
+        if inserted == len(events):
             return [QUEUED] * len(events)
-        conn.execute("ROLLBACK")
-        conn.execute("BEGIN IMMEDIATE")
-        results = [QUEUED if conn.execute(_INSERT, e).rowcount == 1 else DUPLICATE for e in events]
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM events ORDER BY id DESC LIMIT ?", (inserted,)).fetchall()
+    stored = iter(reversed(rows))
+    expected = next(stored, None)
+    results = []
+    for event in events:
+        if expected is not None and tuple(expected) == event:
+            results.append(QUEUED)
+            expected = next(stored, None)
+        else:
+            results.append(DUPLICATE)
     return results
 
 
@@ -254,17 +256,11 @@ class GroupCommitWriter:
             return False
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 cursor = conn.execute(
                     "INSERT INTO events (kind, answerable, payload, received_at, state)"
                     " VALUES ('probe', 0, ?, 0, 'probe')", ("x" * 4096,))
                 conn.execute("DELETE FROM events WHERE id = ?", (cursor.lastrowid,))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             self.write_failed_at, self.write_error = time.time(), str(exc)
             return False

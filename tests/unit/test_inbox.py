@@ -102,3 +102,19 @@ def test_store_after_stop_raises(tmp_path):
             await writer.store(event(1))
 
     asyncio.run(main())
+
+
+def test_duplicates_scattered_through_one_batch_are_told_apart(tmp_path):
+    # The batch is inserted in one executemany; when some rows were ignored, the rows read back
+    # are matched in order, so each waiter gets its own answer (no redo of the transaction).
+    async def store(w):
+        await w.store(event(2))  # already stored before the batch
+        batch = [event(1), event(2), event(3, delivery="d-1"), event(4), event(5, dedup="1:4"), event(6),
+                 event(7, delivery="d-7"), event(8, delivery="d-7")]
+        return await asyncio.gather(*(w.store(e) for e in batch))
+
+    writer, results = run(tmp_path / "db", store)
+    assert results == [QUEUED, DUPLICATE, DUPLICATE, QUEUED, DUPLICATE, QUEUED, QUEUED, DUPLICATE]
+    assert writer.batches == 2 and writer.retried_batches == 0
+    rows = sqlite3.connect(tmp_path / "db").execute("SELECT message_id FROM events ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == [2, 1, 4, 6, 7]
