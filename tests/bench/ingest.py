@@ -1,7 +1,10 @@
 """Ingest benchmark (issue: webhook ingress; issue 12: a faster door).
 
 Under one load generator, in one run:
-  (a) a bare Sanic route that answers 200 {"status":"queued"} — the ceiling of the framework here;
+  (a) a bare Sanic route that answers 200 {"status":"queued"} — the ceiling of the framework here.
+      Configured as `chatwootai serve` is: the same Sanic, one process (single_process), uvloop
+      (Sanic's default when installed, as for the real server), access log off, keep-alive on;
+      Sanic reads the body before the handler runs (the real route streams it to bound it);
   (b) the real `chatwootai serve` /webhook: signature + token verification, parsing and validation,
       policy and the durable group-commit inbox (WAL, synchronous=NORMAL), one INFO log line per
       webhook;
@@ -15,7 +18,13 @@ duplicates or errors measures nothing — and the script says so and exits 1 oth
 Goals (issue 12): (b) >= 0.8 x (a) and p99 of (b) < 50 ms. The script prints "met" or "missed"
 for each and exits 1 when one is missed.
 
-    .venv/bin/python tests/bench/ingest.py [--seconds 4] [--rounds 3] [--connections 50]
+With --floor, (d) measures what no door can go below in one Python process: the bare route plus
+the HMAC of the body, one orjson parse and the same group-commit writer storing the row. The
+server CPU per request of (a), (d) and (b) splits the door's cost into the framework's, the
+irreducible work's (verify, parse, store) and ours (validation, token, policy, logs, metrics).
+`tests/bench/profile_door.py` shows the same split by function.
+
+    .venv/bin/python tests/bench/ingest.py [--seconds 4] [--rounds 3] [--connections 50] [--floor]
 """
 
 from __future__ import annotations
@@ -48,6 +57,44 @@ app = Sanic("bare")
 @app.post("/webhook")
 async def webhook(request):
     return json({"status": "queued"})
+app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, motd=False)
+"""
+
+# (d), with --floor: what one Python process cannot go below for this door: Sanic's normal body
+# read, the HMAC of the body, one orjson parse, and the same group-commit writer storing the row
+# (same table, same indexes, same WAL settings). No token, no validation, no log line, no metrics.
+FLOOR_APP = """
+import hashlib, hmac, sys, time
+import orjson
+from sanic import Sanic
+from sanic.response import HTTPResponse
+from app.store.inbox import GroupCommitWriter, NewEvent
+app = Sanic("floor")
+keyed = hmac.new(sys.argv[2].encode(), digestmod=hashlib.sha256)
+writer = GroupCommitWriter(sys.argv[3])
+@app.before_server_start
+async def start(app):
+    await writer.start()
+@app.after_server_stop
+async def stop(app):
+    await writer.stop()
+@app.get("/health")
+async def health(request):
+    return HTTPResponse(b"{}")
+@app.post("/webhook")
+async def webhook(request):
+    body, headers = request.body, request.headers
+    mac = keyed.copy()
+    mac.update(headers["x-chatwoot-timestamp"].encode() + b".")
+    mac.update(body)
+    if not hmac.compare_digest(mac.hexdigest().encode(), headers["x-chatwoot-signature"][7:].encode()):
+        return HTTPResponse(b'{"error":"unauthorized"}', status=401)
+    p = orjson.loads(body)
+    account, message = p["account"]["id"], p["id"]
+    await writer.store(NewEvent("message_created", body.decode(), time.time(), True, None,
+                                headers.get("x-chatwoot-delivery"), f"{account}:{message}", account,
+                                p["conversation"]["id"], message))
+    return HTTPResponse(b'{"status":"queued"}', content_type="application/json")
 app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, motd=False)
 """
 
@@ -138,6 +185,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--max-requests", type=int, default=80_000, help="bodies built per server and round")
+    parser.add_argument("--floor", action="store_true", help="also measure (d): HMAC + orjson + the commit only")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(max_workers=1) as pool:
@@ -153,6 +201,13 @@ def main() -> int:
             port = free_port()
             real_env = {**env, **base_env(run_dir, WEBHOOK_PORT=str(port), LOG_LEVEL=level), "BENCH_CWD": str(run_dir)}
             servers.append(Server(name, [sys.executable, "-m", "app.cli", "serve"], real_env, port, run_dir))
+        if args.floor:
+            (tmp_path / "floor.py").write_text(FLOOR_APP)
+            run_dir = tmp_path / "d"
+            (run_dir / "data").mkdir(parents=True)
+            port = free_port()
+            servers.append(Server("d", [sys.executable, str(tmp_path / "floor.py"), str(port), SECRET,
+                                        str(run_dir / "data" / "chatwootai.db")], env, port, run_dir))
         try:
             for server in servers:
                 server.start()
@@ -194,6 +249,13 @@ def main() -> int:
     print(f"ratio (b)/(a): {ratio:.2f} (per round: {per_round})   (c)/(a): {quiet.rps / bare.rps:.2f}")
     # On a machine shared with other work the req/s ratio moves with the share of CPU each server
     # got; the CPU each spends per request does not, and says what a dedicated core would give.
+    if args.floor:
+        floor = by_name["d"].total
+        print(f"(d) floor: HMAC+orjson+commit: {floor.rps:8.0f} req/s  p50 {floor.percentile(50):6.2f} ms  "
+              f"p99 {floor.percentile(99):6.2f} ms  server CPU {cpu_us['d']:5.0f} us/req  answers {floor.statuses} "
+              f"errors {floor.errors}  stored {stored['d']}/{floor.requests}")
+        print(f"floor ratio (d)/(a): {floor.rps / bare.rps:.2f}   server CPU per request (a)/(d): "
+              f"{cpu_us['a'] / cpu_us['d']:.2f}")
     print(f"server CPU per request (a)/(b): {cpu_us['a'] / cpu_us['b']:.2f}   (a)/(c): {cpu_us['a'] / cpu_us['c']:.2f}")
     ratio_met, p99_met = ratio >= 0.8, p99 < 50.0
     print(f"goals: (b)/(a) >= 0.8 -> {'met' if ratio_met else 'missed'}; "
