@@ -242,17 +242,29 @@ def _check_conversation_event(name: str, p: dict[str, Any]) -> Envelope:
     return Envelope(name, "conversation", account_id, conversation_id, status=status)
 
 
+def _conversation_names(prefix: str) -> tuple[str, ...]:
+    return tuple(prefix + name for name in ("id", "inbox_id", "status", "labels", "meta", "meta.sender",
+                                            "meta.sender.name", "meta.assignee", "meta.assignee.id", "meta.team",
+                                            "meta.team.id"))
+
+
+# The field names a conversation is checked under, built once: the door checks one per webhook.
+_CONVERSATION_NAMES = {prefix: _conversation_names(prefix) for prefix in ("", "conversation.")}
+
+
 def _check_conversation(c: dict[str, Any], prefix: str) -> tuple[int, str | None]:
-    conversation_id = an_id(c.get("id"), f"{prefix}id", required=True)
-    an_id(c.get("inbox_id"), f"{prefix}inbox_id")
-    status = text(a_string(c.get("status"), f"{prefix}status"))
-    for i, label in enumerate(a_list(c.get("labels"), f"{prefix}labels")):
+    (id_, inbox_id, status_, labels, meta_, sender, sender_name, assignee, assignee_id, team,
+     team_id) = _CONVERSATION_NAMES.get(prefix) or _conversation_names(prefix)
+    conversation_id = an_id(c.get("id"), id_, required=True)
+    an_id(c.get("inbox_id"), inbox_id)
+    status = text(a_string(c.get("status"), status_))
+    for i, label in enumerate(a_list(c.get("labels"), labels)):
         if not isinstance(label, str):
-            raise EventError(f"'{prefix}labels[{i}]' must be a string")
-    meta = an_object(c.get("meta"), f"{prefix}meta")
-    a_string(an_object(meta.get("sender"), f"{prefix}meta.sender").get("name"), f"{prefix}meta.sender.name")
-    an_id(an_object(meta.get("assignee"), f"{prefix}meta.assignee").get("id"), f"{prefix}meta.assignee.id")
-    an_id(an_object(meta.get("team"), f"{prefix}meta.team").get("id"), f"{prefix}meta.team.id")
+            raise EventError(f"'{labels}[{i}]' must be a string")
+    meta = an_object(c.get("meta"), meta_)
+    a_string(an_object(meta.get("sender"), sender).get("name"), sender_name)
+    an_id(an_object(meta.get("assignee"), assignee).get("id"), assignee_id)
+    an_id(an_object(meta.get("team"), team).get("id"), team_id)
     return conversation_id, status
 
 
