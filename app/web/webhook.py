@@ -64,18 +64,21 @@ async def receive(request: Request) -> HTTPResponse:
         info_line(f"webhook ignored: {verdict.reason}", **_ids(delivery_id, envelope))
         return answer(orjson.dumps({"status": "ignored", "reason": verdict.reason}))
 
+    event, account_id, message_id = envelope.event, envelope.account_id, envelope.message_id
+    # Positional, in NewEvent's field order (kind, payload, received_at, answerable, reason,
+    # delivery_id, dedup_key, account_id, conversation_id, message_id): keywords cost a dict here.
     new = NewEvent(
-        delivery_id=delivery_id,
+        event,
+        body.decode("utf-8"),  # orjson accepted it: valid UTF-8
+        time.time(),
+        verdict.answer,
+        verdict.reason,
+        delivery_id,
         # message_updated reuses the message id: only creations are deduplicated on it.
-        dedup_key=f"{envelope.account_id}:{envelope.message_id}" if envelope.event == "message_created" else None,
-        account_id=envelope.account_id,
-        conversation_id=envelope.conversation_id,
-        message_id=envelope.message_id,
-        kind=envelope.event,
-        answerable=verdict.answer,
-        reason=verdict.reason,
-        payload=body.decode("utf-8"),  # orjson accepted it: valid UTF-8
-        received_at=time.time(),
+        f"{account_id}:{message_id}" if event == "message_created" else None,
+        account_id,
+        envelope.conversation_id,
+        message_id,
     )
     try:
         result = await ctx.writer.store(new)
@@ -154,5 +157,7 @@ def _ids(delivery_id: str | None, envelope: Envelope) -> dict[str, object]:
 
 
 def _is_json(content_type: str) -> bool:
+    if content_type == "application/json":  # what Chatwoot sends: no parsing needed
+        return True
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
