@@ -233,6 +233,9 @@ def main() -> int:
     body_bytes = len(build_requests(1, 1)[0].split(b"\r\n\r\n", 1)[1])
     print(f"load: {args.connections} connections, {args.rounds} interleaved rounds of {args.seconds:.0f} s per server, "
           f"body {body_bytes} bytes, new message id per request")
+    print("all servers: one Sanic process each (single_process), uvloop, access log off, keep-alive on; (a) "
+          "answers from the route with Sanic's own body read, (b)/(c) verify, validate, store and log"
+          + (", (d) verifies the HMAC, parses and stores only" if args.floor else ""))
     cpu_us = {name: server.cpu / server.total.requests * 1e6 for name, server in by_name.items()}
     print(f"(a) bare Sanic route      : {bare.rps:8.0f} req/s  p50 {bare.percentile(50):6.2f} ms  "
           f"p99 {bare.percentile(99):6.2f} ms  server CPU {cpu_us['a']:5.0f} us/req  answers {bare.statuses} "
