@@ -296,3 +296,33 @@ def test_a_body_with_many_brackets_but_shallow_is_accepted():
     payload = fixture_event("message_created_incoming")
     payload["content"] = "[{" * 500
     assert read_envelope(payload, json.dumps(payload).encode()).message_id == 9001
+
+
+# Each conversation field is refused under its own full name, in a message event (under
+# "conversation.") and in a conversation event (at top level): the names are built once per prefix.
+CONVERSATION_FIELDS = {
+    "id": (lambda c: c.update(id="7"), "id"),
+    "inbox_id": (lambda c: c.update(inbox_id="3"), "inbox_id"),
+    "status": (lambda c: c.update(status=5), "status"),
+    "labels": (lambda c: c.update(labels="vip"), "labels"),
+    "labels[1]": (lambda c: c.update(labels=["ok", 5]), "labels[1]"),
+    "meta": (lambda c: c.update(meta=[]), "meta"),
+    "meta.sender": (lambda c: c.update(meta={"sender": "Maria"}), "meta.sender"),
+    "meta.sender.name": (lambda c: c.update(meta={"sender": {"name": 5}}), "meta.sender.name"),
+    "meta.assignee": (lambda c: c.update(meta={"assignee": 5}), "meta.assignee"),
+    "meta.assignee.id": (lambda c: c.update(meta={"assignee": {"id": "5"}}), "meta.assignee.id"),
+    "meta.team": (lambda c: c.update(meta={"team": "sales"}), "meta.team"),
+    "meta.team.id": (lambda c: c.update(meta={"team": {"id": 0}}), "meta.team.id"),
+}
+
+
+@pytest.mark.parametrize("field", list(CONVERSATION_FIELDS))
+@pytest.mark.parametrize("fixture, prefix", [("message_created_incoming", "conversation."),
+                                             ("conversation_status_changed", "")])
+def test_each_conversation_field_is_refused_under_its_own_name(field, fixture, prefix):
+    payload = fixture_event(fixture)
+    spoil, name = CONVERSATION_FIELDS[field]
+    spoil(payload["conversation"] if prefix else payload)
+    for read in (read_envelope, parse_event):
+        with pytest.raises(EventError, match=re.escape(f"'{prefix}{name}'")):
+            read(payload)
