@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app.hub.dataproxy import DataProxy, Slot
 from app.store.bookings import BookingStore
-from app.store.db import StoreError, connect_readonly
+from app.store.db import DatabaseError, connect_readonly
 from app.store.knowledge import Knowledge, KnowledgeError, parse_knowledge_dir
 
 SLOTS_SHOWN = 5
@@ -83,11 +83,11 @@ def _taken(store: Path | None, slots: list[Slot]) -> dict[tuple[str, int], int] 
         return None
     try:
         conn = connect_readonly(store, timeout=5.0)
-    except StoreError:
+    except DatabaseError:
         return None
     try:
         return BookingStore.taken(conn, slots[0].start, slots[-1].start + timedelta(seconds=1))
-    except StoreError:
+    except DatabaseError:
         return None  # no bookings table yet: nothing booked
     finally:
         conn.close()

@@ -21,7 +21,7 @@ from app.ops.payloads import local_base_url
 from app.public_url import PUBLIC_URL_FILE, read_public_url
 from app.settings import Settings
 from app.store import conversations, status
-from app.store.db import StoreError, connect_readonly
+from app.store.db import DatabaseError, connect_readonly
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
 HEARTBEAT_STALE_S = 10.0
@@ -110,7 +110,7 @@ def check_worker(ctx: Context) -> Row:
     try:
         with closing(connect_readonly(db)) as conn:
             beat = conversations.latest_heartbeat(conn)
-    except StoreError:
+    except DatabaseError:
         beat = None
     if beat is None:
         return Row("worker heartbeat", FAIL, "no worker has ever run against this store", fix)
@@ -190,7 +190,7 @@ def _latest_conversation(settings: Settings) -> int:
     try:
         with closing(connect_readonly(settings.db_path)) as conn:
             conversation = status.latest_conversation_id(conn, settings.chatwoot_account_id)
-    except StoreError:
+    except DatabaseError:
         conversation = None
     return int(conversation) if conversation is not None else 1
 

@@ -22,7 +22,7 @@ import httpx
 from app.ops.payloads import local_base_url, message_created, new_message_id, post_webhook
 from app.settings import Settings
 from app.store import trace
-from app.store.db import Connection, StoreError, connect_readonly
+from app.store.db import Connection, DatabaseError, connect_readonly
 
 POLL_S = 0.02
 FINAL = ("sent", "skipped", "dead")
@@ -85,7 +85,7 @@ class TurnTracker:
         try:
             conn = self._db()
             return self._poll(conn) if conn is not None else []
-        except StoreError:  # busy, not migrated yet, or mid-checkpoint: look again next time
+        except DatabaseError:  # busy, not migrated yet, or mid-checkpoint: look again next time
             return []
 
     def _poll(self, conn: Connection) -> list[Step]:

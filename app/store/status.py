@@ -2,7 +2,7 @@
 
 The web program reads the worker's tables here (the worker is another process), so every figure
 comes from the one shared store. Each function runs plain SELECTs on the connection it is given
-and raises the store's error (`StoreError`; `OperationalError` when a table does not exist yet,
+and raises the store's error (`DatabaseError`; `OperationalError` when a table does not exist yet,
 on a store the worker never migrated): what that means is the caller's answer to give.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 
 def probe_inbox(conn: sqlite3.Connection) -> None:
-    """Can the inbox be read? One indexed miss on `events`; raises StoreError when it cannot."""
+    """Can the inbox be read? One indexed miss on `events`; raises DatabaseError when it cannot."""
     conn.execute("SELECT count(*) FROM events WHERE id = -1").fetchone()
 
 

@@ -12,7 +12,7 @@ from sanic.response import json as json_response
 
 from app.public_url import read_public_url
 from app.store import conversations, status
-from app.store.db import Connection, OperationalError, StoreError
+from app.store.db import Connection, DatabaseError, OperationalError
 
 bp = Blueprint("health")
 
@@ -57,7 +57,7 @@ def inbox_check(ctx) -> tuple[bool, object]:
             return False, {"status": "cannot write", "error": writer.write_error}
     try:
         status.probe_inbox(ctx.read_db())
-    except StoreError as exc:
+    except DatabaseError as exc:
         return False, f"error: {exc}"
     return True, "ok"
 

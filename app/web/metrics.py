@@ -16,7 +16,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
 from app.store import status
-from app.store.db import Connection, OperationalError, StoreError
+from app.store.db import Connection, DatabaseError, OperationalError
 
 bp = Blueprint("metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -53,7 +53,7 @@ class _StoreCollector(Collector):
         for collect in self._collectors:
             try:
                 yield from collect(conn)
-            except StoreError:
+            except DatabaseError:
                 continue  # a table of a component that has not run yet: nothing to report
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from loguru import logger
 
 from app.store import conversations
-from app.store.db import Connection, OperationalError, StoreError
+from app.store.db import Connection, DatabaseError, OperationalError
 from app.store.failures import dead_letter_conversation, newest_pending_event
 
 MAX_FAILURES = 3  # the same failure this many times in a row: the events go to dead letters
@@ -80,7 +80,7 @@ class FailureTracker:
             return
         try:
             failure.up_to_event = newest_pending_event(conn, *key)
-        except StoreError:
+        except DatabaseError:
             failure.up_to_event = None
 
     def succeeded(self, conn: Connection, key: Key) -> None:
@@ -91,7 +91,7 @@ class FailureTracker:
             "conversation worked again after {} failed attempt(s)", failure.count)
         try:
             conversations.clear_failure(conn, *key)
-        except StoreError:
+        except DatabaseError:
             pass  # shown in /ready a little longer; the next success clears it
 
     def failed(self, conn: Connection, key: Key, exc: BaseException) -> None:
@@ -125,7 +125,7 @@ class FailureTracker:
                         count, self.max_failures, error, delay)
         try:
             conversations.record_failure(conn, key[0], key[1], count, error, now + delay)
-        except StoreError:
+        except DatabaseError:
             pass  # the in-memory record is what the loop obeys; /ready shows it once the store writes
 
     def _dead_letter(self, conn: Connection, key: Key, error: str, count: int, up_to: int | None,
@@ -134,7 +134,7 @@ class FailureTracker:
             if up_to is None:
                 up_to = newest_pending_event(conn, *key) or 0
             letters = dead_letter_conversation(conn, key[0], key[1], up_to, error)
-        except StoreError as store_error:
+        except DatabaseError as store_error:
             # Cannot move them now: try the conversation again shortly, as for any store failure.
             self._failures[key] = Failure(count, error.split(":", 1)[0], error, time.time() + TRANSIENT_MAX_S,
                                           transient=False, up_to_event=up_to)

@@ -32,7 +32,7 @@ from app.client import ChatwootClient
 from app.hub.types import HubService
 from app.settings import Settings
 from app.store import conversations
-from app.store.db import Connection, StoreError
+from app.store.db import Connection, DatabaseError
 from app.store.wake import WakeListener
 from app.store.worker_store import (
     conversations_with_work,
@@ -136,7 +136,7 @@ class Worker:
                     if self._store_error is not None:
                         logger.info("the store answers again; looking for work as usual")
                         self._store_error = None
-                except StoreError as exc:
+                except DatabaseError as exc:
                     # A store that is busy or cannot write: keep the program, try again shortly.
                     if self._store_error is None:
                         logger.warning("could not look for work: {}; retrying every second", exc)
@@ -156,7 +156,7 @@ class Worker:
             self._release_leftovers(conn)
             try:
                 conversations.stop_beating(conn, self.id)
-            except StoreError as exc:
+            except DatabaseError as exc:
                 logger.warning("could not release this worker's leases at exit: {}", exc)
             for c in (client, admin, typing):
                 if c is not None:
@@ -247,7 +247,7 @@ class Worker:
                 continue
             try:
                 conversations.release(conn, key[0], key[1], self.id)
-            except StoreError:
+            except DatabaseError:
                 return  # the store cannot write yet; the loop tries again
             self._unreleased.discard(key)
 
@@ -257,7 +257,7 @@ class Worker:
             try:
                 conversations.heartbeat(conn, self.id, os.getpid(), self.started_at, len(self._in_flight),
                                         self.progress_at)
-            except StoreError as exc:
+            except DatabaseError as exc:
                 if self._beat_error is None:
                     logger.warning("heartbeat not recorded: {}", exc)
                 self._beat_error = str(exc)

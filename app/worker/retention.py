@@ -14,7 +14,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from app.store.db import StoreError, connect
+from app.store.db import DatabaseError, connect
 from app.store.retention import prune
 
 EVERY_S = 600.0
@@ -41,7 +41,7 @@ class Retention:
         while not self._stop.is_set():
             try:
                 counts = await asyncio.to_thread(self.prune_once)
-            except StoreError as exc:
+            except DatabaseError as exc:
                 if not self._failing:
                     logger.warning("retention: could not delete old rows: {}; trying again later", exc)
                 self._failing = True
