@@ -14,9 +14,8 @@ from loguru import logger
 from app.hub.dataproxy import DataProxy
 from app.hub.types import Decision, Turn, TurnMessage
 from app.settings import EXAMPLE_KNOWLEDGE_DIR, Settings
-from app.store import conversations, outbox
-from app.worker.loop import open_worker_store
 from tests.fakes.llm import FakeLLM
+from tests.support import commit_decision
 
 CONVERSATION = 41
 
@@ -73,14 +72,7 @@ def active_bookings(settings: Settings) -> list:
 
 
 def commit(settings: Settings, decision: Decision) -> None:
-    """What the worker does with a decision: its memory and (for a reply) bookings, in one transaction."""
-    conn = open_worker_store(settings.db_path)
-    try:
-        state = conversations.load(conn, 1, CONVERSATION)
-        outbox.commit_turn(conn, None, [], [], state, memory=[decision.memory] if decision.memory else [],
-                           bookings=decision.bookings if decision.action == "reply" else ())
-    finally:
-        conn.close()
+    commit_decision(settings.db_path, decision, 1, CONVERSATION)
 
 
 def decide(settings: Settings, text: str = "Quero agendar uma limpeza de pele", *, linger: float = 0.0):
