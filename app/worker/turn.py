@@ -92,20 +92,23 @@ class ConversationWorker:
         )
         started = time.time()
         await self.sender.typing(account_id, conversation_id, on=True)
+        calls = tokens = 0  # every decision's model use counts, the redone ones too
         for redo in range(MAX_REDOS + 1):
             decision = await self._decide(turn, log)
+            calls, tokens = calls + decision.llm_calls, tokens + decision.prompt_tokens
+            decision = replace(decision, llm_calls=calls, prompt_tokens=tokens)
             try:
                 turn_id, record = self._commit(turn, decision, pending, state, started)
                 break
             except SlotUnavailable as exc:
                 # Another conversation's turn took the seat since this one decided: nothing was
                 # committed; decide again (the hub now sees the slot full) rather than say "booked".
-                log.info("booking lost its seat at commit ({}); deciding the turn again ({}/{})", exc, redo + 1,
-                         MAX_REDOS)
+                then = f"deciding the turn again ({redo + 1}/{MAX_REDOS})" if redo < MAX_REDOS else "handing off"
+                log.info("booking lost its seat at commit ({}); {}", exc, then)
         else:
             decision = Decision(action="handoff", language=decision.language, intent=decision.intent,
                                 reason=f"the slot was taken by another conversation {MAX_REDOS + 1} times while"
-                                       " deciding", summary=decision.summary,
+                                       " deciding", summary=decision.summary, llm_calls=calls, prompt_tokens=tokens,
                                 memory=MemoryUpdate(account_id, conversation_id, turn.remembered()))
             turn_id, record = self._commit(turn, decision, pending, state, started)
         log.bind(turn=turn_id).info(
