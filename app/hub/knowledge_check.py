@@ -8,7 +8,6 @@ offline responder would offer. Nothing here writes outside a temporary directory
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from app.hub.dataproxy import DataProxy, Slot
 from app.store.bookings import BookingStore
+from app.store.db import DatabaseError, connect_readonly
 from app.store.knowledge import Knowledge, KnowledgeError, parse_knowledge_dir
 
 SLOTS_SHOWN = 5
@@ -82,13 +82,12 @@ def _taken(store: Path | None, slots: list[Slot]) -> dict[tuple[str, int], int] 
     if store is None or not Path(store).is_file() or not slots:
         return None
     try:
-        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.Error:
+        conn = connect_readonly(store, timeout=5.0)
+    except DatabaseError:
         return None
-    conn.row_factory = sqlite3.Row
     try:
         return BookingStore.taken(conn, slots[0].start, slots[-1].start + timedelta(seconds=1))
-    except sqlite3.Error:
+    except DatabaseError:
         return None  # no bookings table yet: nothing booked
     finally:
         conn.close()

@@ -8,8 +8,8 @@ redacts every configured secret from them before anything is printed or logged.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,8 @@ from app.client import ChatwootClient, ChatwootRejected, ChatwootUnavailable
 from app.ops.payloads import local_base_url
 from app.public_url import PUBLIC_URL_FILE, read_public_url
 from app.settings import Settings
+from app.store import conversations, status
+from app.store.db import DatabaseError, connect_readonly
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
 HEARTBEAT_STALE_S = 10.0
@@ -106,20 +108,17 @@ def check_worker(ctx: Context) -> Row:
     if not db.exists():
         return Row("worker heartbeat", FAIL, f"no store at {db}", fix + "; check DATA_DIR")
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            row = conn.execute("SELECT worker, beat_at, in_flight FROM heartbeats ORDER BY beat_at DESC LIMIT 1"
-                               ).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        row = None
-    if row is None:
+        with closing(connect_readonly(db)) as conn:
+            beat = conversations.latest_heartbeat(conn)
+    except DatabaseError:
+        beat = None
+    if beat is None:
         return Row("worker heartbeat", FAIL, "no worker has ever run against this store", fix)
-    age = time.time() - row[1]
+    age = time.time() - beat["beat_at"]
     if age > HEARTBEAT_STALE_S:
         return Row("worker heartbeat", FAIL, f"last heartbeat {age:.0f} s ago", fix)
-    return Row("worker heartbeat", OK, f"{row[0]} beat {age:.1f} s ago, {row[2]} conversation(s) in flight")
+    return Row("worker heartbeat", OK,
+               f"{beat['worker']} beat {age:.1f} s ago, {beat['in_flight']} conversation(s) in flight")
 
 
 def check_knowledge(ctx: Context) -> Row:
@@ -189,16 +188,11 @@ def chatwoot_failure(name: str, settings: Settings, exc: Exception, variable: st
 
 def _latest_conversation(settings: Settings) -> int:
     try:
-        conn = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True, timeout=5)
-        try:
-            row = conn.execute("SELECT conversation_id FROM events WHERE conversation_id IS NOT NULL"
-                               " AND account_id = ? ORDER BY id DESC LIMIT 1",
-                               (settings.chatwoot_account_id,)).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        row = None
-    return int(row[0]) if row else 1
+        with closing(connect_readonly(settings.db_path)) as conn:
+            conversation = status.latest_conversation_id(conn, settings.chatwoot_account_id)
+    except DatabaseError:
+        conversation = None
+    return int(conversation) if conversation is not None else 1
 
 
 def check_bot_token(ctx: Context) -> Row:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,8 @@ import httpx
 
 from app.ops.payloads import local_base_url, message_created, new_message_id, post_webhook
 from app.settings import Settings
+from app.store import trace
+from app.store.db import Connection, DatabaseError, connect_readonly
 
 POLL_S = 0.02
 FINAL = ("sent", "skipped", "dead")
@@ -64,15 +65,14 @@ class TurnTracker:
     done: bool = False
     quiet: bool = False
     _reported: dict[int, str] = field(default_factory=dict)
-    _conn: sqlite3.Connection | None = None
+    _conn: Connection | None = None
 
-    def _db(self) -> sqlite3.Connection | None:
+    def _db(self) -> Connection | None:
         if self._conn is None:
             path = self.settings.db_path
             if not path.exists():
                 return None
-            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-            self._conn.row_factory = sqlite3.Row
+            self._conn = connect_readonly(path)
         return self._conn
 
     def close(self) -> None:
@@ -85,22 +85,20 @@ class TurnTracker:
         try:
             conn = self._db()
             return self._poll(conn) if conn is not None else []
-        except sqlite3.Error:  # busy, not migrated yet, or mid-checkpoint: look again next time
+        except DatabaseError:  # busy, not migrated yet, or mid-checkpoint: look again next time
             return []
 
-    def _poll(self, conn: sqlite3.Connection) -> list[Step]:
+    def _poll(self, conn: Connection) -> list[Step]:
         steps: list[Step] = []
-        event = conn.execute("SELECT id, state, turn_id, received_at FROM events WHERE dedup_key = ?",
-                             (f"{self.account_id}:{self.message_id}",)).fetchone()
+        event = trace.event_by_dedup_key(conn, f"{self.account_id}:{self.message_id}")
         if event is None:
             return steps
         self.event_id = event["id"]
         if not self.claimed and event["state"] == "pending":
-            lease = conn.execute("SELECT lease_owner FROM conversations WHERE account_id = ? AND conversation_id = ?"
-                                 " AND lease_owner IS NOT NULL", (self.account_id, self.conversation_id)).fetchone()
-            if lease is not None:
+            owner = trace.lease_owner(conn, self.account_id, self.conversation_id)
+            if owner is not None:
                 self.claimed = True
-                steps.append(Step("claimed", time.time(), f"by worker {lease['lease_owner']}"))
+                steps.append(Step("claimed", time.time(), f"by worker {owner}"))
         if event["state"] != "done":
             return steps
         if event["turn_id"] is None:
@@ -109,7 +107,7 @@ class TurnTracker:
                 steps.append(Step("quiet", time.time(), f"no turn: a human handles conversation {self.conversation_id},"
                                                         " the bot stays silent"))
             return steps
-        turn = conn.execute("SELECT * FROM turns WHERE id = ?", (event["turn_id"],)).fetchone()
+        turn = trace.turn(conn, event["turn_id"])
         if turn is None:
             return steps
         if not self.decided:
@@ -129,11 +127,9 @@ class TurnTracker:
             self.done = True
         return steps
 
-    def _outbox(self, conn: sqlite3.Connection) -> list[Step]:
+    def _outbox(self, conn: Connection) -> list[Step]:
         steps = []
-        rows = conn.execute("SELECT id, purpose, body, state, last_error, chatwoot_id, sent_at FROM outbox"
-                            " WHERE turn_id = ? ORDER BY seq", (self.turn_id,)).fetchall()
-        for row in rows:
+        for row in trace.turn_requests(conn, self.turn_id):
             state = row["state"]
             if self._reported.get(row["id"]) == state:
                 continue

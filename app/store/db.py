@@ -19,11 +19,12 @@ from pathlib import Path
 
 DB_FILENAME = "chatwootai.db"
 
-# What code outside app/store/ names when it holds a connection or catches a store failure:
+# What code outside app/store/ names when it holds a connection or catches a store failure
+# (DatabaseError is SQLite's; app.errors.StoreError is ours, raised by the inbox writer):
 # SQL and the sqlite3 module stay inside app/store/ (tests/unit/test_layers.py checks it).
 Connection = sqlite3.Connection
 Row = sqlite3.Row
-StoreError = sqlite3.Error  # any failure of the store: locked, full disk, corrupt, not migrated
+DatabaseError = sqlite3.Error  # any failure of the store: locked, full disk, corrupt, not migrated
 OperationalError = sqlite3.OperationalError  # the store could not do it now (busy, disk full, no table)
 
 
@@ -49,7 +50,7 @@ def connect(path: Path | str, *, check_same_thread: bool = True) -> sqlite3.Conn
 
 def connect_readonly(path: Path | str, *, timeout: float = 5.0) -> sqlite3.Connection:
     """Open an existing store read-only (doctor, simulate, knowledge check): never creates the
-    file, never migrates, never takes a write lock. StoreError when it is missing or unreadable."""
+    file, never migrates, never takes a write lock. DatabaseError when it is missing or unreadable."""
     conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=timeout)
     conn.row_factory = sqlite3.Row
     return conn

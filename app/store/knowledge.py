@@ -28,7 +28,7 @@ from loguru import logger
 # The hub's text helpers are a pure module (no crewai); sharing them keeps index-side and
 # rule-side word handling identical.
 from app.language import STOPWORDS, fold, fts_query, search_terms, stem, words
-from app.store.db import migrate
+from app.store.db import migrate, transaction
 from app.store.knowledge_files import (
     CATALOG_COLUMNS,
     FILES,
@@ -253,8 +253,7 @@ class KnowledgeBase:
     @staticmethod
     def _store(conn: sqlite3.Connection, k: Knowledge, print_: str) -> None:
         """Replace everything in one transaction: readers see the old set or the new one."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             for table in ("kn_products", "kn_products_fts", "kn_faq", "kn_faq_fts", "kn_meta"):
                 conn.execute(f"DELETE FROM {table}")
             conn.executemany(
@@ -284,10 +283,6 @@ class KnowledgeBase:
                 "availability": json.dumps(asdict(k.availability)),
             }
             conn.executemany("INSERT INTO kn_meta (key, value) VALUES (?, ?)", list(meta.items()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     # ---- reads (a store with nothing loaded yet answers empty, never raises)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -12,6 +11,8 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from app.public_url import read_public_url
+from app.store import conversations, status
+from app.store.db import Connection, DatabaseError, OperationalError
 
 bp = Blueprint("health")
 
@@ -55,8 +56,8 @@ def inbox_check(ctx) -> tuple[bool, object]:
         if time.time() - (writer.write_failed_at or 0.0) < PROBE_EVERY_S or not writer.probe():
             return False, {"status": "cannot write", "error": writer.write_error}
     try:
-        ctx.read_db().execute("SELECT count(*) FROM events WHERE id = -1").fetchone()
-    except sqlite3.Error as exc:
+        status.probe_inbox(ctx.read_db())
+    except DatabaseError as exc:
         return False, f"error: {exc}"
     return True, "ok"
 
@@ -69,8 +70,8 @@ def tunnel_check(ctx) -> tuple[bool, object]:
 def worker_check(ctx) -> tuple[bool, object]:
     """Ready when a worker beat within WORKER_STALE_S: the inbox is being drained."""
     try:
-        row = ctx.read_db().execute("SELECT * FROM heartbeats ORDER BY beat_at DESC LIMIT 1").fetchone()
-    except sqlite3.OperationalError:
+        row = conversations.latest_heartbeat(ctx.read_db())
+    except OperationalError:
         row = None  # the worker never ran against this store: its tables do not exist yet
     if row is None:
         return False, "no heartbeat (is `chatwootai worker` running?)"
@@ -87,16 +88,13 @@ def worker_check(ctx) -> tuple[bool, object]:
     return True, detail
 
 
-def _failing_conversations(db: sqlite3.Connection) -> dict[str, object]:
+def _failing_conversations(db: Connection) -> dict[str, object]:
     """Conversations whose last turn failed (they are retried, then dead-lettered): shown, not
     a reason to be unready — the others are answered meanwhile."""
     try:
-        rows = db.execute(
-            "SELECT account_id, conversation_id, failures, last_error FROM conversations WHERE failures > 0"
-            " ORDER BY retry_at DESC LIMIT 5"
-        ).fetchall()
-        total = db.execute("SELECT count(*) FROM conversations WHERE failures > 0").fetchone()[0]
-    except sqlite3.OperationalError:
+        rows = status.recently_failing(db, 5)
+        total = status.failing_count(db)
+    except OperationalError:
         return {}  # a store from before failures were recorded
     if not total:
         return {"failing_conversations": 0}
@@ -117,17 +115,12 @@ def chatwoot_check(ctx) -> tuple[bool, object]:
         return True, "not configured"
     try:
         db = ctx.read_db()
-        # Newest first by rowid: stops at the first sent row instead of scanning the outbox.
-        row = db.execute("SELECT sent_at FROM outbox WHERE state = 'sent' ORDER BY id DESC LIMIT 1").fetchone()
-        sent = row[0] if row else None
-        failing = db.execute(
-            "SELECT last_error FROM outbox WHERE state IN ('pending', 'sending') AND last_error IS NOT NULL"
-            " ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    except sqlite3.OperationalError:
+        sent = status.last_sent_at(db)
+        failing = status.last_send_error(db)
+    except OperationalError:
         return True, {"status": "no requests yet"}
     if failing is not None:
-        return True, {"status": "failing", "last_error": failing[0]}
+        return True, {"status": "failing", "last_error": failing}
     if sent is None:
         return True, {"status": "no requests yet"}
     return True, {"status": "ok", "last_sent_age_s": round(time.time() - sent, 1)}

@@ -7,7 +7,6 @@ out of one endpoint without a multiprocess registry.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
@@ -15,6 +14,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
+
+from app.store import status
+from app.store.db import Connection, DatabaseError, OperationalError
 
 bp = Blueprint("metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -36,8 +38,8 @@ class WebMetrics:
     def webhook(self, result: str) -> None:
         self._webhooks.labels(result).inc()
 
-    def add_store_collector(self, collectors: Iterable[Callable[[sqlite3.Connection], Iterable[Metric]]],
-                            connection: Callable[[], sqlite3.Connection]) -> None:
+    def add_store_collector(self, collectors: Iterable[Callable[[Connection], Iterable[Metric]]],
+                            connection: Callable[[], Connection]) -> None:
         self.registry.register(_StoreCollector(collectors, connection))
 
 
@@ -51,68 +53,60 @@ class _StoreCollector(Collector):
         for collect in self._collectors:
             try:
                 yield from collect(conn)
-            except sqlite3.Error:
+            except DatabaseError:
                 continue  # a table of a component that has not run yet: nothing to report
 
 
-def inbox_metrics(conn: sqlite3.Connection) -> Iterable[Metric]:
-    depth = conn.execute(
-        "SELECT count(*) FROM events WHERE state = 'pending' AND answerable = 1"
-    ).fetchone()[0]
-    yield GaugeMetricFamily("chatwootai_inbox_depth", "Answerable events waiting for the worker", value=depth)
+def inbox_metrics(conn: Connection) -> Iterable[Metric]:
+    yield GaugeMetricFamily("chatwootai_inbox_depth", "Answerable events waiting for the worker",
+                            value=status.inbox_depth(conn))
 
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-def worker_metrics(conn: sqlite3.Connection) -> Iterable[Metric]:
+def worker_metrics(conn: Connection) -> Iterable[Metric]:
     """What the worker did, read from its tables (the worker is another process)."""
     turns = CounterMetricFamily("chatwootai_turns", "Turns decided, by action", labels=["action"])
     handoffs = 0
-    for row in conn.execute("SELECT action, count(*) AS n FROM turns GROUP BY action"):
-        turns.add_metric([row["action"]], row["n"])
-        handoffs += row["n"] if row["action"] == "handoff" else 0
+    for action, n in status.turns_by_action(conn):
+        turns.add_metric([action], n)
+        handoffs += n if action == "handoff" else 0
     yield turns
     yield CounterMetricFamily("chatwootai_handoffs", "Conversations handed to a human", value=handoffs)
-    calls = conn.execute("SELECT coalesce(sum(llm_calls), 0), coalesce(sum(prompt_tokens), 0) FROM turns").fetchone()
-    yield CounterMetricFamily("chatwootai_llm_calls", "LLM calls made by turns", value=calls[0])
-    yield CounterMetricFamily("chatwootai_llm_prompt_tokens", "Prompt tokens sent to the LLM", value=calls[1])
+    calls, tokens = status.llm_usage(conn)
+    yield CounterMetricFamily("chatwootai_llm_calls", "LLM calls made by turns", value=calls)
+    yield CounterMetricFamily("chatwootai_llm_prompt_tokens", "Prompt tokens sent to the LLM", value=tokens)
     sent = CounterMetricFamily("chatwootai_chatwoot_requests", "Outbox requests by purpose and state",
                                labels=["purpose", "state"])
     replies = 0
-    for row in conn.execute("SELECT purpose, state, count(*) AS n FROM outbox GROUP BY purpose, state"):
-        sent.add_metric([row["purpose"], row["state"]], row["n"])
-        replies += row["n"] if (row["purpose"], row["state"]) == ("reply", "sent") else 0
+    for purpose, state, n in status.requests_by_purpose_and_state(conn):
+        sent.add_metric([purpose, state], n)
+        replies += n if (purpose, state) == ("reply", "sent") else 0
     yield sent
     yield CounterMetricFamily("chatwootai_replies_sent", "Replies posted to Chatwoot", value=replies)
-    counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
+    counters = status.counters(conn)
     yield CounterMetricFamily("chatwootai_chatwoot_retries", "Chatwoot requests retried",
                               value=counters.get("chatwoot_retries", 0))
-    letters = conn.execute("SELECT count(*), count(*) FILTER (WHERE replayed_at IS NULL) FROM dead_letters").fetchone()
-    yield CounterMetricFamily("chatwootai_dead_letters", "Chatwoot requests that failed for good", value=letters[0])
-    yield GaugeMetricFamily("chatwootai_dead_letters_unreplayed", "Dead letters not replayed yet", value=letters[1])
+    letters, unreplayed = status.dead_letter_counts(conn)
+    yield CounterMetricFamily("chatwootai_dead_letters", "Chatwoot requests that failed for good", value=letters)
+    yield GaugeMetricFamily("chatwootai_dead_letters_unreplayed", "Dead letters not replayed yet", value=unreplayed)
     yield from _failure_metrics(conn)
-    # One pass in SQL: cumulative bucket counts, the count and the sum.
-    columns = ", ".join(f"coalesce(sum(latency <= {bound}), 0)" for bound in LATENCY_BUCKETS)
-    row = conn.execute(
-        f"SELECT {columns}, count(*), coalesce(sum(latency), 0) FROM"  # noqa: S608 - constants only
-        " (SELECT finished_at - accepted_at AS latency FROM turns WHERE finished_at IS NOT NULL)"
-    ).fetchone()
-    buckets = [(str(bound), row[i]) for i, bound in enumerate(LATENCY_BUCKETS)]
-    buckets.append(("+Inf", row[len(LATENCY_BUCKETS)]))
-    total = row[len(LATENCY_BUCKETS) + 1]
+    within, total, seconds = status.turn_latency(conn, LATENCY_BUCKETS)
+    buckets = [(str(bound), n) for bound, n in zip(LATENCY_BUCKETS, within, strict=True)]
+    buckets.append(("+Inf", total))
     histogram = HistogramMetricFamily(
         "chatwootai_turn_latency_seconds", "From the newest message stored to the turn's last request sent"
     )
-    histogram.add_metric([], buckets, total)
+    histogram.add_metric([], buckets, seconds)
     yield histogram
 
 
-def _failure_metrics(conn: sqlite3.Connection) -> Iterable[Metric]:
+def _failure_metrics(conn: Connection) -> Iterable[Metric]:
     try:
-        failing = conn.execute("SELECT count(*) FROM conversations WHERE failures > 0").fetchone()[0]
-        events = conn.execute("SELECT count(*) FROM dead_letters WHERE purpose = 'event'").fetchone()[0]
-    except sqlite3.OperationalError:
+        failing = status.failing_count(conn)
+        events = status.dead_letter_event_count(conn)
+    except OperationalError:
         return  # a store from before failures were recorded
     yield GaugeMetricFamily("chatwootai_conversations_failing",
                             "Conversations whose last turn failed: retried with backoff, then dead-lettered",

@@ -12,7 +12,7 @@ from datetime import datetime
 from app.client import ChatwootClient, ChatwootRejected, ChatwootUnavailable
 from app.settings import Settings
 from app.store import outbox
-from app.worker.loop import open_worker_store
+from app.store.worker_store import open_worker_store
 
 
 def dead_letters_command(settings: Settings, action: str, letter_id: int | None) -> int:

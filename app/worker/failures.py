@@ -15,13 +15,14 @@ and store failures once per conversation until it recovers.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from loguru import logger
 
-from app.store import conversations, outbox
+from app.store import conversations
+from app.store.db import Connection, DatabaseError, OperationalError
+from app.store.failures import dead_letter_conversation, newest_pending_event
 
 MAX_FAILURES = 3  # the same failure this many times in a row: the events go to dead letters
 BACKOFF_S = 1.0  # before the 2nd attempt; doubles for each further one
@@ -42,7 +43,7 @@ class Failure:
 
 def is_transient(exc: BaseException) -> bool:
     """The store (or the disk under it) failed, not the conversation."""
-    return isinstance(exc, (sqlite3.OperationalError, OSError))
+    return isinstance(exc, (OperationalError, OSError))
 
 
 class FailureTracker:
@@ -51,7 +52,7 @@ class FailureTracker:
         self.backoff_s = backoff_s
         self._failures: dict[Key, Failure] = {}
 
-    def load(self, conn: sqlite3.Connection) -> None:
+    def load(self, conn: Connection) -> None:
         """Failures recorded by an earlier run keep counting (a poison event that failed twice
         before a restart is dead-lettered at its next failure)."""
         for row in conversations.failing(conn):
@@ -71,21 +72,18 @@ class FailureTracker:
     def count(self) -> int:
         return len(self._failures)
 
-    def attempt_starting(self, conn: sqlite3.Connection, key: Key) -> None:
+    def attempt_starting(self, conn: Connection, key: Key) -> None:
         """Before a retry: note the newest pending event, so only what this attempt saw can be
         dead-lettered (a message arriving meanwhile gets its own chance)."""
         failure = self._failures.get(key)
         if failure is None or failure.transient:
             return
         try:
-            row = conn.execute(
-                "SELECT max(id) FROM events WHERE state = 'pending' AND account_id = ? AND conversation_id = ?", key
-            ).fetchone()
-            failure.up_to_event = row[0]
-        except sqlite3.Error:
+            failure.up_to_event = newest_pending_event(conn, *key)
+        except DatabaseError:
             failure.up_to_event = None
 
-    def succeeded(self, conn: sqlite3.Connection, key: Key) -> None:
+    def succeeded(self, conn: Connection, key: Key) -> None:
         failure = self._failures.pop(key, None)
         if failure is None:
             return
@@ -93,10 +91,10 @@ class FailureTracker:
             "conversation worked again after {} failed attempt(s)", failure.count)
         try:
             conversations.clear_failure(conn, *key)
-        except sqlite3.Error:
+        except DatabaseError:
             pass  # shown in /ready a little longer; the next success clears it
 
-    def failed(self, conn: sqlite3.Connection, key: Key, exc: BaseException) -> None:
+    def failed(self, conn: Connection, key: Key, exc: BaseException) -> None:
         log = logger.bind(account=key[0], conversation=key[1])
         now = time.time()
         kind = type(exc).__name__
@@ -127,20 +125,16 @@ class FailureTracker:
                         count, self.max_failures, error, delay)
         try:
             conversations.record_failure(conn, key[0], key[1], count, error, now + delay)
-        except sqlite3.Error:
+        except DatabaseError:
             pass  # the in-memory record is what the loop obeys; /ready shows it once the store writes
 
-    def _dead_letter(self, conn: sqlite3.Connection, key: Key, error: str, count: int, up_to: int | None,
+    def _dead_letter(self, conn: Connection, key: Key, error: str, count: int, up_to: int | None,
                      log) -> None:
         try:
             if up_to is None:
-                up_to = conn.execute(
-                    "SELECT max(id) FROM events WHERE state = 'pending' AND account_id = ? AND conversation_id = ?",
-                    key,
-                ).fetchone()[0] or 0
-            letters = outbox.dead_letter_events(conn, key[0], key[1], up_to, error)
-            conversations.clear_failure(conn, *key)
-        except sqlite3.Error as store_error:
+                up_to = newest_pending_event(conn, *key) or 0
+            letters = dead_letter_conversation(conn, key[0], key[1], up_to, error)
+        except DatabaseError as store_error:
             # Cannot move them now: try the conversation again shortly, as for any store failure.
             self._failures[key] = Failure(count, error.split(":", 1)[0], error, time.time() + TRANSIENT_MAX_S,
                                           transient=False, up_to_event=up_to)

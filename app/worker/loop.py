@@ -22,7 +22,6 @@ import asyncio
 import os
 import signal
 import socket
-import sqlite3
 import time
 import uuid
 from typing import Any
@@ -33,9 +32,14 @@ from app.client import ChatwootClient
 from app.hub.types import HubService
 from app.settings import Settings
 from app.store import conversations
-from app.store.db import connect, migrate
-from app.store.inbox import INBOX_MIGRATIONS
+from app.store.db import Connection, DatabaseError
 from app.store.wake import WakeListener
+from app.store.worker_store import (
+    conversations_with_work,
+    next_outbox_attempt,
+    oldest_pending_message_since,
+    open_worker_store,
+)
 from app.worker.failures import FailureTracker
 from app.worker.retention import Retention
 from app.worker.sender import OutboxSender
@@ -47,18 +51,7 @@ DRAIN_TIMEOUT_S = 25.0  # supervisord's stopwaitsecs must be longer
 KNOWLEDGE_CHECK_S = 2.0  # how soon an edited knowledge file is loaded (or its error shown in /ready)
 
 
-def open_worker_store(path) -> sqlite3.Connection:
-    conn = connect(path)
-    # Checkpoint every ~400 KB of WAL rather than SQLite's 4 MB: the web's writer leaves
-    # checkpoints to others, and a WAL that only grows is what fills a small disk first (and what
-    # a checkpoint after a full disk needs room for). A passive checkpoint of 100 pages is a few ms.
-    conn.execute("PRAGMA wal_autocheckpoint=100")
-    migrate(conn, "inbox", INBOX_MIGRATIONS)
-    migrate(conn, "worker", conversations.WORKER_MIGRATIONS)
-    return conn
-
-
-def build_clients(settings: Settings, conn: sqlite3.Connection) -> tuple[Any, Any, Any]:
+def build_clients(settings: Settings, conn: Connection) -> tuple[Any, Any, Any]:
     """(client, admin client, typing client), or Nones when Chatwoot is not configured."""
     if not settings.chatwoot_configured:
         return None, None, None
@@ -143,7 +136,7 @@ class Worker:
                     if self._store_error is not None:
                         logger.info("the store answers again; looking for work as usual")
                         self._store_error = None
-                except sqlite3.Error as exc:
+                except DatabaseError as exc:
                     # A store that is busy or cannot write: keep the program, try again shortly.
                     if self._store_error is None:
                         logger.warning("could not look for work: {}; retrying every second", exc)
@@ -163,7 +156,7 @@ class Worker:
             self._release_leftovers(conn)
             try:
                 conversations.stop_beating(conn, self.id)
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 logger.warning("could not release this worker's leases at exit: {}", exc)
             for c in (client, admin, typing):
                 if c is not None:
@@ -181,7 +174,7 @@ class Worker:
             logger.warning("no wake-up socket ({}): polling the store every {:.0f} s", exc, IDLE_POLL_S)
             return None
 
-    def _claim_ready(self, conn: sqlite3.Connection, worker: ConversationWorker) -> float | None:
+    def _claim_ready(self, conn: Connection, worker: ConversationWorker) -> float | None:
         """Start work on ready conversations; return when the next known timer falls due."""
         now = time.time()
         free = self.settings.worker_concurrency - len(self._in_flight)
@@ -202,44 +195,23 @@ class Worker:
             self.progress_at = now  # nothing it could take is waiting: idle is progress
         return self._next_due(conn, now)
 
-    def _next_due(self, conn: sqlite3.Connection, now: float) -> float | None:
+    def _next_due(self, conn: Connection, now: float) -> float | None:
         """The earliest moment something not ready now becomes ready."""
         window = self.settings.coalesce_window_ms / 1000
         dues = [self.failures.next_retry(now)]
         if window:
             # The oldest message still inside a window: no conversation becomes ready before its
             # window ends (waking early only costs one more look).
-            row = conn.execute(
-                "SELECT min(received_at) FROM events WHERE state = 'pending' AND answerable = 1 AND received_at > ?",
-                (now - window,),
-            ).fetchone()
-            if row[0] is not None:
-                dues.append(row[0] + window)
-        row = conn.execute(
-            "SELECT min(next_attempt_at) FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at > ?",
-            (now,),
-        ).fetchone()
-        dues.append(row[0])
+            oldest = oldest_pending_message_since(conn, now - window)
+            if oldest is not None:
+                dues.append(oldest + window)
+        dues.append(next_outbox_attempt(conn, now))
         return min((d for d in dues if d is not None), default=None)
 
-    def ready_conversations(self, conn: sqlite3.Connection, now: float) -> list[tuple[int, int]]:
+    def ready_conversations(self, conn: Connection, now: float) -> list[tuple[int, int]]:
         window = self.settings.coalesce_window_ms / 1000
-        rows = conn.execute(
-            "SELECT account_id, conversation_id, min(id) AS first,"
-            " max(CASE WHEN answerable = 1 THEN received_at END) AS newest,"
-            " min(CASE WHEN answerable = 1 THEN received_at END) AS oldest"
-            " FROM events e WHERE state = 'pending'"
-            # A conversation whose earlier request waits for its next attempt waits with it.
-            "  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.account_id = e.account_id"
-            "   AND o.conversation_id = e.conversation_id AND o.state IN ('pending', 'sending')"
-            "   AND o.next_attempt_at > ?)"
-            " GROUP BY account_id, conversation_id"
-            " UNION ALL"
-            " SELECT account_id, conversation_id, 0, NULL, NULL FROM outbox"
-            " WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?"
-            " ORDER BY first",
-            (now, now),
-        ).fetchall()
+        # A conversation whose earlier request waits for its next attempt is not among them.
+        rows = conversations_with_work(conn, now)
         ready: list[tuple[int, int]] = []
         for row in rows:
             in_burst = row["newest"] is not None and now - row["newest"] < window
@@ -252,7 +224,7 @@ class Worker:
                 ready.append(key)
         return ready
 
-    async def _work(self, conn: sqlite3.Connection, worker: ConversationWorker, key: tuple[int, int]) -> None:
+    async def _work(self, conn: Connection, worker: ConversationWorker, key: tuple[int, int]) -> None:
         try:
             self.failures.attempt_starting(conn, key)
             await worker.run(*key)
@@ -268,24 +240,24 @@ class Worker:
             self._release_leftovers(conn)
             self._wake.set()
 
-    def _release_leftovers(self, conn: sqlite3.Connection) -> None:
+    def _release_leftovers(self, conn: Connection) -> None:
         for key in list(self._unreleased):
             if key in self._in_flight:
                 self._unreleased.discard(key)
                 continue
             try:
                 conversations.release(conn, key[0], key[1], self.id)
-            except sqlite3.Error:
+            except DatabaseError:
                 return  # the store cannot write yet; the loop tries again
             self._unreleased.discard(key)
 
-    async def _beat(self, conn: sqlite3.Connection) -> None:
+    async def _beat(self, conn: Connection) -> None:
         while True:
             await asyncio.sleep(conversations.HEARTBEAT_S)
             try:
                 conversations.heartbeat(conn, self.id, os.getpid(), self.started_at, len(self._in_flight),
                                         self.progress_at)
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 if self._beat_error is None:
                     logger.warning("heartbeat not recorded: {}", exc)
                 self._beat_error = str(exc)

@@ -17,7 +17,6 @@ been posted"; it is never sent blind. When Chatwoot cannot be read at all, the r
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
 
 from loguru import logger
@@ -25,6 +24,7 @@ from loguru import logger
 from app.chatwoot import api
 from app.client import ChatwootClient, ChatwootRejected, ChatwootUnavailable, Confirm, DeliveryUnknown
 from app.store import conversations, outbox
+from app.store.db import Connection
 from app.worker import confirm
 
 MAX_ROUNDS = 6
@@ -42,7 +42,7 @@ NO_LIST = "the message list is not readable with this token (set CHATWOOT_ADMIN_
 class OutboxSender:
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         client: ChatwootClient | None,
         *,
         admin_client: ChatwootClient | None = None,

@@ -37,7 +37,7 @@ PRUNER = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from app.store.db import connect
-from app.worker.retention import prune
+from app.store.retention import prune
 conn = connect(sys.argv[2])
 start = time.perf_counter()
 counts = prune(conn, time.time() - 30 * 86400)

@@ -8,6 +8,8 @@ read with ast and mapped to its top-level unit (a package such as `store` or a m
 from __future__ import annotations
 
 import ast
+import re
+from collections.abc import Collection
 from pathlib import Path
 
 import app
@@ -98,3 +100,45 @@ def test_no_cycle_between_packages():
 
 def test_the_store_no_longer_imports_the_hub():
     assert not [edge for edge in _edges() if edge == ("store", "hub")]
+
+
+# SQL lives in app/store/ only: elsewhere a connection is `app.store.db.Connection`, a store
+# failure is `StoreError`/`OperationalError`, and every query is a named store function.
+SQL_MARKS = re.compile(r"sqlite3|execute\(")
+
+
+def _sql_outside_store(root: Path, allowed: Collection[str] = ()) -> list[str]:
+    """`file:line: text` of every line under `root` outside store/ that names sqlite3 or calls
+    execute( — the same lines `grep -rn "sqlite3\\|execute(" app/ | grep -v app/store/` finds."""
+    hits = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "store":
+            continue
+        name = f"{root.name}/{rel.as_posix()}"
+        if name in allowed:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if SQL_MARKS.search(line):
+                hits.append(f"{name}:{number}: {line.strip()}")
+    return hits
+
+
+def test_sql_lives_in_the_store_only():
+    assert _sql_outside_store(ROOT) == []
+
+
+def test_the_sql_scan_names_a_query_outside_the_store(tmp_path):
+    """The scan above finds what it looks for: a query or a sqlite3 name anywhere but store/."""
+    root = tmp_path / "app"
+    (root / "store").mkdir(parents=True)
+    (root / "web").mkdir()
+    (root / "store" / "views.py").write_text('import sqlite3\nconn.execute("SELECT 1")\n')
+    (root / "web" / "page.py").write_text('"""A page."""\n\nrow = db.execute("SELECT 1")\n')
+    (root / "web" / "types.py").write_text("def f(conn: sqlite3.Connection) -> None: ...\n")
+    (root / "cli.py").write_text("x = 1\n")
+    assert _sql_outside_store(root) == [
+        'app/web/page.py:3: row = db.execute("SELECT 1")',
+        "app/web/types.py:1: def f(conn: sqlite3.Connection) -> None: ...",
+    ]
+    assert _sql_outside_store(root, {"app/web/page.py", "app/web/types.py"}) == []

@@ -9,9 +9,10 @@ from app.settings import Settings
 from app.store import conversations, outbox
 from app.store.bookings import BookingStore
 from app.store.memory import MemoryStore
+from app.store.retention import prune
 from app.worker.failures import FailureTracker
 from app.worker.loop import open_worker_store
-from app.worker.retention import DAY_S, prune
+from app.worker.retention import DAY_S
 
 NOW = time.time()
 OLD = NOW - 40 * DAY_S
