@@ -116,3 +116,18 @@ class Program:
             except subprocess.TimeoutExpired:
                 self.kill()
         return self.proc.returncode if self.proc else None
+
+
+def commit_decision(db_path: Path, decision, account_id: int = 1, conversation_id: int = 1) -> None:  # noqa: ANN001
+    """What the worker does with a hub's decision, for tests that call the hub directly: its memory
+    and (a reply's) bookings committed in one transaction (`outbox.commit_turn`, no turn row)."""
+    from app.store import conversations, outbox
+    from app.worker.loop import open_worker_store
+
+    conn = open_worker_store(db_path)
+    try:
+        state = conversations.load(conn, account_id, conversation_id)
+        outbox.commit_turn(conn, None, [], [], state, memory=[decision.memory] if decision.memory else [],
+                           bookings=decision.bookings if decision.action == "reply" else ())
+    finally:
+        conn.close()

@@ -4,6 +4,9 @@ Only two steps may use a model — the orchestrator's classification and the spe
 and both share one per-turn budget (LLM_MAX_CALLS_PER_TURN) and one deadline (LLM_TIMEOUT_S).
 Context, data access and integration are code. Any LLM trouble (down, slow, over budget,
 nonsense) becomes a handoff, never an exception: the worker must always get a decision.
+
+The hub reads the store and writes nothing: what the conversation's memory gains and the
+bookings made are part of the decision, committed by the worker with the turn.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 
 from loguru import logger
 
-from app.hub.context import Context, ContextManager
 from app.hub.crews import CREWS, CrewInput, run_crew
 from app.hub.dataproxy import DataProxy
 from app.hub.llm import Borrowed, BudgetExceeded, LLMPool, TurnBudget, import_crewai, warm_up
@@ -26,6 +28,7 @@ from app.hub.orchestrator import Classification, ClassificationAnswer, Orchestra
 from app.hub.tools import ToolBox
 from app.hub.types import Decision, Turn
 from app.settings import Settings
+from app.store.memory import Context, MemoryStore, MemoryUpdate, Remembered
 from app.texts import texts_for
 
 log = logger.bind(component="hub")
@@ -34,14 +37,14 @@ log = logger.bind(component="hub")
 
 class Hub:
     def __init__(self, settings: Settings, *, dataproxy: DataProxy | None = None,
-                 context: ContextManager | None = None):
+                 context: MemoryStore | None = None):
         self.settings = settings
-        self._owns: list[DataProxy | ContextManager] = []
+        self._owns: list[DataProxy | MemoryStore] = []
         if dataproxy is None:
             dataproxy = DataProxy.from_settings(settings)
             self._owns.append(dataproxy)
         if context is None:
-            context = ContextManager(settings.db_path)
+            context = MemoryStore(settings.db_path)
             self._owns.append(context)
         self.dataproxy = dataproxy
         self.context = context
@@ -54,34 +57,32 @@ class Hub:
 
     # -- the worker's API -------------------------------------------------------------------------
     async def decide(self, turn: Turn) -> Decision:
-        """Decide one turn. Raises only for programming or store errors, never for LLM trouble."""
+        """Decide one turn, writing nothing (the decision carries its memory and bookings).
+        Raises only for programming or store errors, never for LLM trouble."""
         a, c = turn.account_id, turn.conversation_id
         steps: list[str] = []
         await asyncio.to_thread(self._refresh, steps)
         ctx = self.context.load(a, c)
         text = turn.text
-        for message in turn.messages:
-            if message.content.strip():
-                self.context.record(a, c, "customer", message.content, message_id=message.message_id)
+        heard = MemoryUpdate(a, c, turn.remembered())
         language = ctx.language or self.settings.bot_language
         summary = self._summary(ctx, text)
 
         if not text and turn.attachments:
             reply = self._acknowledge_attachments(turn, language)
             steps.append("attachments only: asked for text")
-            self.context.record(a, c, "bot", reply)
             return Decision(action="reply", text=reply, intent="other", language=language,
-                            summary=summary, steps=tuple(steps))
+                            summary=summary, steps=tuple(steps), memory=_said(heard, reply))
         if not text:
             return Decision(action="handoff", reason="empty turn: nothing to answer", language=language,
-                            summary=summary, steps=tuple(steps))
+                            summary=summary, steps=tuple(steps), memory=heard)
 
         if not self.llm_enabled:
             cls = self.orchestrator.classify_rules(text, ctx)
             steps.append(f"classified {cls.intent} (rules)")
-            decision = self._offline(turn, ctx, cls, steps, summary)
+            decision = self._offline(turn, ctx, cls, steps, summary, heard)
         else:
-            decision = await self._decide_with_llm(turn, ctx, text, steps, summary)
+            decision = await self._decide_with_llm(turn, ctx, text, steps, summary, heard)
         if turn.attachments and decision.action == "reply" and decision.text:
             # Text came with an image, audio or file we cannot read: answer the text and say so,
             # rather than let the attachment pass as if it had been seen.
@@ -89,13 +90,6 @@ class Hub:
             decision = replace(decision, text=f"{decision.text}\n\n{note}",
                                steps=(*decision.steps, "attachment acknowledged"))
         return decision
-
-    def remember(
-        self, account_id: int, conversation_id: int, role: str, text: str, *, message_id: int | None = None
-    ) -> None:
-        """Record a message the worker saw that the hub did not write (an agent's, or a bot's)."""
-        if text and text.strip():
-            self.context.record(account_id, conversation_id, role, text, message_id=message_id)
 
     def business_hours(self) -> tuple[Mapping[str, Sequence[str]] | None, datetime]:
         """business.yaml's hours and the time now in its zone (for the out-of-hours handoff)."""
@@ -125,19 +119,21 @@ class Hub:
     def offline(self) -> OfflineResponder:
         """The rules responder, built on first use (a hub with a model may never need it)."""
         if self._offline_responder is None:
-            self._offline_responder = OfflineResponder(
-                self.dataproxy, self.context, default_language=self.settings.bot_language
-            )
+            self._offline_responder = OfflineResponder(self.dataproxy, default_language=self.settings.bot_language)
         return self._offline_responder
 
-    def _offline(self, turn: Turn, ctx: Context, cls: Classification, steps: list[str], summary: str) -> Decision:
+    def _offline(self, turn: Turn, ctx: Context, cls: Classification, steps: list[str], summary: str,
+                 heard: MemoryUpdate) -> Decision:
         decision = self.offline.respond(turn, ctx, intent=cls.intent, language=cls.language)
-        self._after_reply(turn, decision.text if decision.action == "reply" else None, cls.language)
+        said = decision.text if decision.action == "reply" else None
+        state = decision.memory.state if decision.memory is not None else None
+        memory = replace(_said(heard, said), language=cls.language, state=state)
         return replace(decision, llm_calls=0, intent=cls.intent, language=cls.language,
-                       summary=decision.summary or summary, steps=tuple(steps) + tuple(decision.steps))
+                       summary=decision.summary or summary, steps=tuple(steps) + tuple(decision.steps),
+                       memory=memory, bookings=decision.bookings if decision.action == "reply" else ())
 
     async def _decide_with_llm(
-        self, turn: Turn, ctx: Context, text: str, steps: list[str], summary: str
+        self, turn: Turn, ctx: Context, text: str, steps: list[str], summary: str, heard: MemoryUpdate
     ) -> Decision:
         settings = self.settings
         # The import is local CPU work, not the model being slow: keep it off the LLM deadline.
@@ -148,12 +144,12 @@ class Hub:
         intent, language = "other", ctx.language or settings.bot_language
 
         def handoff(reason: str) -> Decision:
-            budget.cancel()  # the crew may still run: it books nothing more, and what it booked is undone
+            budget.cancel()  # the crew may still run: it plans nothing more, and what it planned is never made
             steps.append(f"handoff: {reason}")
             log.info("conversation {}/{} handed off: {}", turn.account_id, turn.conversation_id, reason)
             return Decision(action="handoff", reason=reason, intent=intent, language=language,
                             llm_calls=budget.calls, prompt_tokens=_tokens(budget, llms),
-                            summary=summary, steps=tuple(steps))
+                            summary=summary, steps=tuple(steps), memory=heard)
 
         def classify() -> Classification:
             borrowed = self._llms.borrow(budget, temperature=0.0, response_format=ClassificationAnswer,
@@ -197,10 +193,10 @@ class Hub:
             return handoff(_why(exc, budget, f"{spec.name} crew"))
         if not reply:
             return handoff(f"{spec.name} crew gave an empty answer")
-        self._after_reply(turn, reply, language)
         return Decision(action="reply", text=reply, intent=intent, language=language,
                         llm_calls=budget.calls, prompt_tokens=_tokens(budget, llms),
-                        summary=summary, steps=tuple(steps))
+                        summary=summary, steps=tuple(steps), memory=replace(_said(heard, reply), language=language),
+                        bookings=box.plan.changes)
 
     @staticmethod
     async def _in_thread(function: Any, budget: TurnBudget, deadline: float) -> Any:
@@ -220,12 +216,6 @@ class Hub:
             raise
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _after_reply(self, turn: Turn, reply: str | None, language: str) -> None:
-        a, c = turn.account_id, turn.conversation_id
-        if reply:
-            self.context.record(a, c, "bot", reply)
-        self.context.update(a, c, language=language, customer_name=turn.contact_name)
-
     def _acknowledge_attachments(self, turn: Turn, language: str) -> str:
         texts = texts_for(language)
         kinds = [a.file_type for a in turn.attachments]
@@ -246,6 +236,13 @@ class Hub:
         parts = [stored] if stored else lines
         parts.append(f"customer: {text}" if text else "customer sent attachments only")
         return "\n".join(p for p in parts if p)[:1000]
+
+
+def _said(heard: MemoryUpdate, reply: str | None) -> MemoryUpdate:
+    """The turn's memory with the bot's reply after the customer's messages."""
+    if not reply:
+        return heard
+    return replace(heard, messages=(*heard.messages, Remembered("bot", reply)))
 
 
 def _tokens(budget: TurnBudget, llms: list[Borrowed]) -> int:

@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +44,10 @@ class TurnBudget:
     Thread-safe because the crew runs in a worker thread while the event loop may `cancel()`
     it after LLM_TIMEOUT_S: the next request the abandoned crew tries is refused.
 
-    It also guards the tools that write (`writing`): a booking made after the turn was handed
-    off would be one the customer was never told about. A write is refused once the turn is
-    cancelled, past its `deadline` (time.monotonic()), or without an LLM call left to say it;
-    a write that did go through registers its undo, run if the turn is cancelled afterwards.
+    It also guards the tools that write (`writing`): a booking the customer is never told about
+    must not be made. A write is refused once the turn is cancelled, past its `deadline`
+    (time.monotonic()), or without an LLM call left to say it. What a tool wrote before a
+    handoff is never made at all: writes are planned in the turn and only a reply commits them.
     """
 
     def __init__(self, limit: int, *, deadline: float | None = None):
@@ -59,15 +59,14 @@ class TurnBudget:
         self.cancelled = False
         self.refused_writes: list[str] = []
         self.malformed_tool_calls = 0  # tool calls the model made that named no offered tool or bad arguments
-        self._undo: list[Callable[[], Any]] = []
         self._lock = threading.Lock()
 
     @contextmanager
-    def writing(self, what: str) -> Iterator[Callable[[Callable[[], Any]], None]]:
-        """Hold the turn open while a tool writes; yields `on_abandon(undo)`. Raises WriteRefused.
+    def writing(self, what: str) -> Iterator[None]:
+        """Hold the turn open while a tool plans a write. Raises WriteRefused.
 
-        The lock is held for the write (a local SQLite insert): `cancel()` waits for it to
-        finish and then undoes it, so no interleaving leaves a booking behind a handoff."""
+        The lock is held for the planning: `cancel()` waits for it to finish, so a write is
+        either planned before the handoff (and dropped with it) or refused."""
         with self._lock:
             why = None
             if self.cancelled:
@@ -79,7 +78,7 @@ class TurnBudget:
             if why:
                 self.refused_writes.append(what)
                 raise WriteRefused(f"{what} refused: {why}")
-            yield self._undo.append
+            yield
 
     def spend(self, body: bytes | None = None) -> None:
         with self._lock:
@@ -94,15 +93,9 @@ class TurnBudget:
             self.prompt_tokens += estimate_tokens(body)
 
     def cancel(self) -> None:
-        """Abandon the turn (timeout or handoff): refuse what the crew tries next, undo its writes."""
+        """Abandon the turn (timeout or handoff): refuse what the crew tries next."""
         with self._lock:
             self.cancelled = True
-            undo, self._undo = self._undo, []
-        for action in reversed(undo):
-            try:
-                action()
-            except Exception as exc:  # noqa: BLE001 - one failed undo must not hide the handoff
-                logger.bind(component="hub").error("undoing a write of an abandoned turn failed: {}", exc)
 
     @property
     def remaining(self) -> int:

@@ -2,8 +2,9 @@
 
 Used when LLM_MODEL is unset. Deterministic and bilingual (pt-BR, English): best FAQ match,
 product search with prices, the next free slots as a numbered list and booking by choice;
-anything else is handed to a human with the reason. It never records the turn itself (the hub
-does) but keeps the offered slots in the conversation state so "2" means something next turn.
+anything else is handed to a human with the reason. It writes nothing: the offered slots (so
+"2" means something next turn) go into the decision's memory `state`, and a booking into its
+`bookings`; the worker commits both with the turn, so a pick redone after a crash books once.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import re
 from datetime import datetime
 from typing import Any
 
-from app.hub.context import Context, ContextManager
-from app.hub.dataproxy import DataProxy, Service, SlotUnavailable
+from app.hub.dataproxy import BookingPlan, DataProxy, Service, SlotUnavailable
 from app.hub.types import Decision, Turn
 from app.language import detect_language, fold, search_terms, words
+from app.store.memory import Context, MemoryUpdate
 from app.texts import Texts, same_language, texts_for
 
 FAQ_THRESHOLD = 0.5  # share of the question's words an FAQ entry must cover to be "the answer"
@@ -115,18 +116,20 @@ def _time_mentioned(folded: str, offer: dict[str, Any]) -> bool:
 
 
 class OfflineResponder:
-    def __init__(self, dataproxy: DataProxy, context: ContextManager, *, default_language: str = "pt-BR"):
+    def __init__(self, dataproxy: DataProxy, *, default_language: str = "pt-BR"):
         self.dp = dataproxy
-        self.context = context
         self.default_language = default_language
 
     def respond(self, turn: Turn, ctx: Context, *, intent: str, language: str) -> Decision:
         t = texts_for(language)
         text = turn.text.strip()
         steps: list[str] = [f"offline intent={intent} language={language}"]
+        plan = BookingPlan(self.dp, ctx.conversation_key)
 
-        def reply(body: str) -> Decision:
-            return Decision("reply", body, None, intent, language, 0, steps=tuple(steps))  # type: ignore[arg-type]
+        def reply(body: str, state: dict[str, Any] | None = None) -> Decision:
+            memory = MemoryUpdate(ctx.account_id, ctx.conversation_id, state=state) if state is not None else None
+            return Decision("reply", body, None, intent, language, 0, steps=tuple(steps),  # type: ignore[arg-type]
+                            memory=memory, bookings=plan.changes)
 
         def handoff(reason: str) -> Decision:
             business = self.dp.business_info()
@@ -145,7 +148,7 @@ class OfflineResponder:
         if intent == "human":
             return handoff("customer asked for a human")
         if intent == "scheduling":
-            return self._scheduling(turn, ctx, text, t, reply, handoff, steps)
+            return self._scheduling(turn, ctx, text, t, reply, handoff, steps, plan)
 
         folded_words = set(words(text))
         if folded_words and folded_words <= _GREETING:
@@ -217,61 +220,52 @@ class OfflineResponder:
 
     # ---- scheduling: offer → pick → book; cancel
 
-    def _scheduling(self, turn: Turn, ctx: Context, text: str, t: Texts, reply, handoff, steps) -> Decision:
+    def _scheduling(self, turn: Turn, ctx: Context, text: str, t: Texts, reply, handoff, steps,
+                    plan: BookingPlan) -> Decision:
         state = _state(ctx)
         offers = state.get("offered_slots") or []
-        key = ctx.conversation_key
         folded = " ".join(words(text))
 
         if _CANCEL.search(folded):
             now = self.dp.now()
-            upcoming = [b for b in self.dp.bookings_for(key) if b.start > now]
+            upcoming = [b for b in plan.bookings() if b.start > now]
             state.pop("offered_slots", None)
-            self.context.update(ctx.account_id, ctx.conversation_id, state=state)
             if not upcoming:
                 steps.append("cancel → no booking")
-                return reply(t["no_booking"])
+                return reply(t["no_booking"], state)
             for booking in upcoming:
-                self.dp.cancel_booking(booking.id)
+                plan.cancel(booking.id)
             steps.append(f"cancel → {[b.id for b in upcoming]}")
             listed = "\n".join(b.describe(t.language) for b in upcoming)
-            return reply(t.say("cancelled_list", listed=listed))
+            return reply(t.say("cancelled_list", listed=listed), state)
 
         pick = parse_pick(text, offers)
         if pick is not None:
             chosen = offers[pick]
             name = turn.contact_name or ctx.customer_name
             try:
-                booking = self.dp.book(
-                    chosen["service_id"],
-                    datetime.fromisoformat(chosen["start"]),
-                    conversation_key=key,
-                    customer_name=name,
-                )
+                booking = plan.book(chosen["service_id"], datetime.fromisoformat(chosen["start"]), customer_name=name)
             except SlotUnavailable:
                 steps.append("book → slot taken, offering again")
                 sorry = t["slot_taken"]
-                return self._offer(
-                    ctx, state, offers[pick].get("service_id"), t, reply, handoff, steps, sorry
-                )
+                return self._offer(state, offers[pick].get("service_id"), t, reply, handoff, steps, sorry, plan)
             state.pop("offered_slots", None)
-            state["last_booking_id"] = booking.id
-            self.context.update(ctx.account_id, ctx.conversation_id, state=state)
-            steps.append(f"book → #{booking.id}")
-            return reply(t.say("booked", booking=booking.describe(t.language)))
+            # The booking gets its number when the turn commits: the reply describes it without one.
+            steps.append(f"book → {booking.service_id} at {booking.start.isoformat()}")
+            return reply(t.say("booked", booking=booking.describe(t.language)), state)
 
         service = self._match_service(text)
-        return self._offer(ctx, state, service.id if service else None, t, reply, handoff, steps, None)
+        return self._offer(state, service.id if service else None, t, reply, handoff, steps, None, plan)
 
-    def _offer(self, ctx: Context, state, service_id, t: Texts, reply, handoff, steps, prefix) -> Decision:
-        slots = self.dp.free_slots(service_id, limit=OFFER_SIZE)
+    def _offer(self, state, service_id, t: Texts, reply, handoff, steps, prefix, plan: BookingPlan) -> Decision:
+        slots = plan.free_slots(service_id, limit=OFFER_SIZE)
         steps.append(f"free_slots({service_id}) → {len(slots)}")
         if not slots:
             return handoff("no free slots to offer")
         state["offered_slots"] = [
             {"service_id": s.service_id, "start": s.start.isoformat(), "label": s.describe()} for s in slots
         ]
-        self.context.update(ctx.account_id, ctx.conversation_id, state=state)
         lang = t.language
         lines = [f"{i}. {s.describe(lang)}" for i, s in enumerate(slots, start=1)]
-        return reply("\n".join(([prefix] if prefix else []) + [t["free_times"], *lines, t["reply_with_number"]]))
+        return reply("\n".join(([prefix] if prefix else []) + [t["free_times"], *lines, t["reply_with_number"]]),
+                     state)

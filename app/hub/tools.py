@@ -2,8 +2,9 @@
 
 Tools are built per turn (`build_tools`) because two of them are bound to the conversation:
 `book_slot` books for this conversation and no other, and every tool notes what it did in the
-turn's `steps`. The tool bodies are plain functions over DataProxy, so what a model can reach
-is exactly what the offline responder can reach.
+turn's `steps`. The booking tools write nothing: they add to the turn's `BookingPlan`, which
+the decision carries and the worker commits with the turn. The tool bodies are plain functions
+over DataProxy, so what a model can reach is exactly what the offline responder can reach.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from loguru import logger
 from pydantic import BaseModel, Field
 
+from app.hub.dataproxy import BookingPlan, SlotUnavailable
 from app.hub.llm import TurnBudget, WriteRefused
 from app.texts import texts_for
 
@@ -73,6 +75,7 @@ class ToolBox:
                  customer_name: str | None = None, steps: list[str] | None = None,
                  budget: TurnBudget | None = None):
         self.dp = dataproxy
+        self.plan = BookingPlan(dataproxy, conversation_key)  # what this turn books, committed with it
         self.budget = budget  # guards the tools that write (TurnBudget.writing)
         self.conversation_key = conversation_key
         self.language = language
@@ -108,14 +111,14 @@ class ToolBox:
     def free_slots(self, service_id: str | None = None, after: str | None = None) -> str:
         self.steps.append("tool free_slots")
         after_dt = _parse_time(after, self.timezone) if after else None
-        slots = self.dp.free_slots(service_id or None, limit=6, after=after_dt)
+        slots = self.plan.free_slots(service_id or None, limit=6, after=after_dt)
         # The ids and ISO start are what book_slot needs; the human text is what the customer sees.
         lines = [f"{describe(s, self.language)} (service_id={s.service_id}, start={s.start.isoformat()})"
                  for s in slots]
         return "\n".join(lines) or self._texts["tool_no_free_slot"]
 
     def _writing(self, what: str):
-        return self.budget.writing(what) if self.budget is not None else nullcontext(lambda undo: None)
+        return self.budget.writing(what) if self.budget is not None else nullcontext()
 
     def _refused(self, exc: WriteRefused) -> str:
         self.steps.append(str(exc))
@@ -123,39 +126,31 @@ class ToolBox:
         return self._texts["tool_refused"]
 
     def book_slot(self, service_id: str, start: str, customer_name: str | None = None) -> str:
-        from app.hub.dataproxy import SlotUnavailable  # the colleague's module; imported when used
-
         self.steps.append("tool book_slot")
         try:
-            with self._writing("book_slot") as on_abandon:
-                had = {getattr(b, "id", None) for b in self.dp.bookings_for(self.conversation_key)}
-                booking = self.dp.book(
-                    service_id,
-                    _parse_time(start, self.timezone),
-                    conversation_key=self.conversation_key,
-                    customer_name=customer_name or self.customer_name,
-                )
-                if booking.id not in had:  # new in this turn (a repeat returns the earlier one)
-                    on_abandon(lambda: self.dp.cancel_booking(booking.id))
+            with self._writing("book_slot"):
+                booking = self.plan.book(service_id, _parse_time(start, self.timezone),
+                                         customer_name=customer_name or self.customer_name)
         except WriteRefused as exc:
             return self._refused(exc)
         except SlotUnavailable:
-            others = self.dp.free_slots(service_id, limit=4)
+            others = self.plan.free_slots(service_id, limit=4)
             intro = self._texts["tool_slot_gone"]
             return intro + _lines(others, self.language, "-")
         except (ValueError, KeyError) as exc:
             return self._texts.say("tool_cannot_book", error=exc)
         return describe(booking, self.language)
 
+    def own_bookings(self) -> list[Any]:
+        """This conversation's bookings, with what this turn already booked or cancelled."""
+        return self.plan.bookings()
+
     def cancel_booking(self, booking_id: int) -> str:
         self.steps.append("tool cancel_booking")
         # Only this conversation's bookings may be cancelled: a model must not cancel someone else's.
-        own = {getattr(b, "id", None) for b in self.dp.bookings_for(self.conversation_key)}
-        if booking_id not in own:
-            return self._texts.say("tool_booking_not_found", booking_id=booking_id)
         try:
             with self._writing("cancel_booking"):
-                cancelled = self.dp.cancel_booking(booking_id)
+                cancelled = self.plan.cancel(booking_id)
         except WriteRefused as exc:
             return self._refused(exc)
         if not cancelled:

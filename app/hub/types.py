@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
+from app.store.bookings import BookingChange
+from app.store.memory import MemoryUpdate, Remembered
+
 Intent = Literal["sales", "support", "scheduling", "human", "other"]
 
 
@@ -42,10 +45,20 @@ class Turn:
     def attachments(self) -> tuple[TurnAttachment, ...]:
         return tuple(a for m in self.messages for a in m.attachments)
 
+    def remembered(self) -> tuple[Remembered, ...]:
+        """The customer's messages as memory, each under its Chatwoot id."""
+        return tuple(Remembered("customer", m.content, m.message_id) for m in self.messages if m.content.strip())
+
 
 @dataclass(frozen=True)
 class Decision:
-    """The hub's answer. `handoff` means a human should take over; `reason` says why (private note)."""
+    """The hub's answer. `handoff` means a human should take over; `reason` says why (private note).
+
+    The hub writes nothing while it decides: what the conversation's memory gains (`memory`:
+    the customer's messages with their Chatwoot ids, the reply, the language, the responders'
+    state) and the bookings it makes or cancels (`bookings`) are committed by the worker with
+    the turn, in one transaction (`outbox.commit_turn`). A handoff carries no bookings.
+    """
 
     action: Literal["reply", "handoff"]
     text: str | None = None  # the reply; for a handoff, an optional message to the customer
@@ -56,6 +69,8 @@ class Decision:
     prompt_tokens: int = 0
     summary: str | None = None  # short conversation summary for the handoff note
     steps: tuple[str, ...] = field(default_factory=tuple)  # what the hub did, for `simulate` and logs
+    memory: MemoryUpdate | None = None
+    bookings: tuple[BookingChange, ...] = ()
 
 
 @runtime_checkable
@@ -63,11 +78,9 @@ class HubService(Protocol):
     """What the worker needs of the hub, and nothing more: the worker depends on this, not on
     app.hub.hub.Hub, so a hub's internals (its DataProxy, its crews) stay the hub's business."""
 
-    async def decide(self, turn: Turn) -> Decision: ...
-
-    def remember(
-        self, account_id: int, conversation_id: int, role: str, text: str, *, message_id: int | None = None
-    ) -> None: ...
+    async def decide(self, turn: Turn) -> Decision:
+        """Decide one turn, writing nothing: the decision carries its memory and bookings."""
+        ...
 
     def business_hours(self) -> tuple[Mapping[str, Sequence[str]] | None, datetime]:
         """The business's opening hours by weekday ("mon": ["09:00-18:00"]) and its "now"."""

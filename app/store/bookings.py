@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.errors import ChatwootAIError
-from app.store.db import migrate
+from app.store.db import Connection, Row, migrate, transaction
 from app.store.knowledge import Availability, Service
 from app.texts import texts_for
 from app.timespec import WEEKDAYS, span_minutes
@@ -68,7 +69,7 @@ class Slot:
 
 @dataclass(frozen=True)
 class Booking:
-    id: int
+    id: int | None  # None: intended by a turn still deciding; the store gives it a number at commit
     service_id: str
     start: datetime  # aware; the DataProxy hands them out in the business time zone
     end: datetime
@@ -80,10 +81,27 @@ class Booking:
 
     def describe(self, language: str = "pt-BR") -> str:
         name = self.service_name or self.service_id
-        text = f"#{self.id} {name} — {when(self.start, language)}"
+        # A booking not yet committed has no number: its text never shows one that may not exist.
+        number = f"#{self.id} " if self.id is not None else ""
+        text = f"{number}{name} — {when(self.start, language)}"
         if self.cancelled:
             text += texts_for(language)["cancelled_mark"]
         return text
+
+
+@dataclass(frozen=True)
+class BookingChange:
+    """One booking a turn makes ("book") or cancels ("cancel"), applied with the turn's commit
+    (`apply_changes` inside `outbox.commit_turn`): a turn that is redone or handed off made none."""
+
+    kind: str  # book | cancel
+    conversation_key: str
+    service_id: str = ""
+    start: datetime | None = None  # aware
+    end: datetime | None = None
+    capacity: int = 0
+    customer_name: str | None = None
+    booking_id: int | None = None  # the booking a "cancel" gives back
 
 
 def generate_slots(
@@ -126,11 +144,11 @@ class BookingStore:
     """Thin SQL over the bookings table; callers pass their own (per-thread) connection."""
 
     @staticmethod
-    def migrate(conn: sqlite3.Connection) -> None:
+    def migrate(conn: Connection) -> None:
         migrate(conn, "bookings", BOOKINGS_MIGRATIONS)
 
     @staticmethod
-    def taken(conn: sqlite3.Connection, start: datetime, end: datetime) -> dict[tuple[str, int], int]:
+    def taken(conn: Connection, start: datetime, end: datetime) -> dict[tuple[str, int], int]:
         """(service_id, slot_start epoch) → seats held, for slots starting in [start, end)."""
         rows = conn.execute(
             "SELECT service_id, slot_start, COUNT(*) AS n FROM bookings "
@@ -141,7 +159,7 @@ class BookingStore:
 
     @staticmethod
     def book(
-        conn: sqlite3.Connection,
+        conn: Connection,
         service_id: str,
         start: datetime,
         end: datetime,
@@ -156,47 +174,12 @@ class BookingStore:
         BEGIN IMMEDIATE serialises writers so the free-seat lookup is current; the UNIQUE
         constraint is the guarantee even if some other writer skipped that step.
         """
-        slot_start, slot_end = _epoch(start), _epoch(end)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Idempotent per conversation: a turn redone after a crash (the worker decides again
-            # when it died before recording the decision) gets the booking it already made.
-            mine = conn.execute(
-                "SELECT * FROM bookings WHERE service_id = ? AND slot_start = ? AND conversation_key = ?"
-                " AND seat IS NOT NULL",
-                (service_id, slot_start, conversation_key),
-            ).fetchone()
-            if mine is not None:
-                conn.execute("COMMIT")
-                return _from_row(mine)
-            held = {
-                r["seat"]
-                for r in conn.execute(
-                    "SELECT seat FROM bookings WHERE service_id = ? AND slot_start = ? AND seat IS NOT NULL",
-                    (service_id, slot_start),
-                )
-            }
-            seat = next((s for s in range(1, capacity + 1) if s not in held), None)
-            if seat is None:
-                raise SlotUnavailable(f"{service_id} at {start.isoformat()} is full")
-            cursor = conn.execute(
-                "INSERT INTO bookings (service_id, slot_start, slot_end, seat, conversation_key, "
-                "customer_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (service_id, slot_start, slot_end, seat, conversation_key, customer_name, time.time()),
-            )
-            conn.execute("COMMIT")
-        except sqlite3.IntegrityError:
-            conn.execute("ROLLBACK")
-            raise SlotUnavailable(f"{service_id} at {start.isoformat()} was just taken") from None
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return Booking(
-            cursor.lastrowid, service_id, start, end, conversation_key, customer_name, seat, False
-        )
+        with transaction(conn):
+            return _insert(conn, service_id, start, end, capacity=capacity, conversation_key=conversation_key,
+                           customer_name=customer_name)
 
     @staticmethod
-    def cancel(conn: sqlite3.Connection, booking_id: int) -> bool:
+    def cancel(conn: Connection, booking_id: int) -> bool:
         """Give the seat back; False when there is no such active booking."""
         cursor = conn.execute(
             "UPDATE bookings SET seat = NULL, cancelled_at = ? WHERE id = ? AND seat IS NOT NULL",
@@ -206,7 +189,7 @@ class BookingStore:
 
     @staticmethod
     def for_conversation(
-        conn: sqlite3.Connection, conversation_key: str, *, include_cancelled: bool = False
+        conn: Connection, conversation_key: str, *, include_cancelled: bool = False
     ) -> list[Booking]:
         sql = "SELECT * FROM bookings WHERE conversation_key = ?"
         if not include_cancelled:
@@ -215,12 +198,67 @@ class BookingStore:
         return [_from_row(r) for r in rows]
 
     @staticmethod
-    def get(conn: sqlite3.Connection, booking_id: int) -> Booking | None:
+    def get(conn: Connection, booking_id: int) -> Booking | None:
         row = conn.execute("SELECT * FROM bookings WHERE id = ?", (booking_id,)).fetchone()
         return _from_row(row) if row else None
 
 
-def _from_row(row: sqlite3.Row) -> Booking:
+def apply_changes(conn: Connection, changes: Sequence[BookingChange]) -> list[Booking]:
+    """A turn's booking changes, inside the caller's transaction (BEGIN IMMEDIATE: the seat
+    lookup is current). SlotUnavailable when a seat went meanwhile: the caller's transaction
+    rolls back, so nothing of the turn is committed."""
+    made = []
+    for change in changes:
+        if change.kind == "book":
+            if change.start is None or change.end is None:
+                raise ValueError("a booking needs its start and end")
+            made.append(_insert(conn, change.service_id, change.start, change.end, capacity=change.capacity,
+                                conversation_key=change.conversation_key, customer_name=change.customer_name))
+        elif change.kind == "cancel":
+            conn.execute(
+                "UPDATE bookings SET seat = NULL, cancelled_at = ? WHERE id = ? AND conversation_key = ?"
+                " AND seat IS NOT NULL",
+                (time.time(), change.booking_id, change.conversation_key),
+            )
+        else:
+            raise ValueError(f"unknown booking change {change.kind!r}")
+    return made
+
+
+def _insert(conn: Connection, service_id: str, start: datetime, end: datetime, *, capacity: int,
+            conversation_key: str, customer_name: str | None) -> Booking:
+    """The first free seat of the slot, or this conversation's booking of it; SlotUnavailable."""
+    slot_start, slot_end = _epoch(start), _epoch(end)
+    # Idempotent per conversation: asking again for a slot the conversation holds is that booking.
+    mine = conn.execute(
+        "SELECT * FROM bookings WHERE service_id = ? AND slot_start = ? AND conversation_key = ?"
+        " AND seat IS NOT NULL",
+        (service_id, slot_start, conversation_key),
+    ).fetchone()
+    if mine is not None:
+        return _from_row(mine)
+    held = {
+        r["seat"]
+        for r in conn.execute(
+            "SELECT seat FROM bookings WHERE service_id = ? AND slot_start = ? AND seat IS NOT NULL",
+            (service_id, slot_start),
+        )
+    }
+    seat = next((s for s in range(1, capacity + 1) if s not in held), None)
+    if seat is None:
+        raise SlotUnavailable(f"{service_id} at {start.isoformat()} is full")
+    try:
+        cursor = conn.execute(
+            "INSERT INTO bookings (service_id, slot_start, slot_end, seat, conversation_key, "
+            "customer_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (service_id, slot_start, slot_end, seat, conversation_key, customer_name, time.time()),
+        )
+    except sqlite3.IntegrityError:
+        raise SlotUnavailable(f"{service_id} at {start.isoformat()} was just taken") from None
+    return Booking(cursor.lastrowid, service_id, start, end, conversation_key, customer_name, seat, False)
+
+
+def _from_row(row: Row) -> Booking:
     utc = ZoneInfo("UTC")
     return Booking(
         id=row["id"],

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.store.db import rollback
+from app.store.db import transaction
 
 WORKER_MIGRATIONS: Sequence[str] = (
     """
@@ -183,6 +183,16 @@ def save(conn: sqlite3.Connection, state: ConversationState) -> None:
     )
 
 
+def pending_events(conn: sqlite3.Connection, account_id: int, conversation_id: int) -> list[sqlite3.Row]:
+    """The conversation's stored events not yet worked, in the order the web program stored them
+    (id, payload, answerable, received_at)."""
+    return conn.execute(
+        "SELECT id, payload, answerable, received_at FROM events"
+        " WHERE state = 'pending' AND account_id = ? AND conversation_id = ? ORDER BY id",
+        (account_id, conversation_id),
+    ).fetchall()
+
+
 def claim(conn: sqlite3.Connection, account_id: int, conversation_id: int, owner: str, now: float) -> bool:
     """Take the conversation's lease if it is free, expired, or held by a worker that stopped beating."""
     ensure(conn, account_id, conversation_id)
@@ -208,8 +218,7 @@ def heartbeat(conn: sqlite3.Connection, owner: str, pid: int, started_at: float,
     """Renew this worker's leases. `progress_at`: when it last finished a conversation or had
     nothing it could take; /ready reads it to tell a stalled worker from a busy one."""
     now = time.time()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute(
             "INSERT INTO heartbeats (worker, pid, started_at, beat_at, in_flight, progress_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(worker) DO UPDATE SET beat_at = excluded.beat_at,"
@@ -218,10 +227,6 @@ def heartbeat(conn: sqlite3.Connection, owner: str, pid: int, started_at: float,
         )
         conn.execute("UPDATE conversations SET lease_expires = ? WHERE lease_owner = ?", (now + LEASE_S, owner))
         conn.execute("DELETE FROM heartbeats WHERE beat_at < ?", (now - 3600,))
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
 
 
 

@@ -20,8 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.chatwoot.api import Request
+from app.store.bookings import BookingChange, apply_changes
 from app.store.conversations import ConversationState, save
-from app.store.db import rollback
+from app.store.db import transaction
+from app.store.memory import MemoryUpdate
+from app.store.memory import apply as remember
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,17 @@ def commit_turn(
     requests: Sequence[Request],
     done_event_ids: Sequence[int],
     state: ConversationState,
+    *,
+    memory: Sequence[MemoryUpdate] = (),
+    bookings: Sequence[BookingChange] = (),
 ) -> int | None:
-    """One transaction: the turn (if any), its outbox rows, the events marked done, the new state."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    """One transaction: the turn (if any), its outbox rows, the events marked done, the new state,
+    what the conversation's memory gains and the bookings the turn makes or cancels.
+
+    SlotUnavailable when a seat the turn books was taken since it decided: nothing is committed,
+    and the worker decides the turn again.
+    """
+    with transaction(conn):
         turn_id = None
         now = time.time()
         if turn is not None:
@@ -122,10 +132,9 @@ def commit_turn(
                 [(turn_id, now, event_id) for event_id in done_event_ids],
             )
         save(conn, state)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
+        for update in memory:
+            remember(conn, update, now=now)
+        apply_changes(conn, bookings)
     return turn_id
 
 
@@ -143,18 +152,13 @@ def mark_sending(conn: sqlite3.Connection, row_id: int) -> None:
 
 
 def mark_sent(conn: sqlite3.Connection, row: OutboxRow, chatwoot_id: int | None) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute(
             "UPDATE outbox SET state = 'sent', chatwoot_id = ?, sent_at = ?, last_error = NULL,"
             " attempts = CASE WHEN state = 'sending' THEN attempts ELSE attempts + 1 END WHERE id = ?",
             (chatwoot_id, time.time(), row.id),
         )
         _finish_turn_if_done(conn, row.turn_id)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
 
 
 def mark_unsure(conn: sqlite3.Connection, row: OutboxRow, error: str, next_attempt_at: float,
@@ -195,19 +199,13 @@ def mark_retry(conn: sqlite3.Connection, row: OutboxRow, error: str, next_attemp
 
 
 def mark_skipped(conn: sqlite3.Connection, row: OutboxRow, why: str) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute("UPDATE outbox SET state = 'skipped', last_error = ? WHERE id = ?", (why, row.id))
         _finish_turn_if_done(conn, row.turn_id)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
 
 
 def dead_letter(conn: sqlite3.Connection, row: OutboxRow, status: int | None, error: str) -> int:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute("UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", (error, row.id))
         letter_id = conn.execute(
             "INSERT INTO dead_letters (outbox_id, account_id, conversation_id, purpose, method, path, body,"
@@ -226,10 +224,6 @@ def dead_letter(conn: sqlite3.Connection, row: OutboxRow, status: int | None, er
             ),
         ).lastrowid
         _finish_turn_if_done(conn, row.turn_id)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
     return letter_id
 
 
@@ -266,31 +260,21 @@ def dead_letter_events(conn: sqlite3.Connection, account_id: int, conversation_i
     """Move a conversation's pending events (up to `up_to_id`) out of the way: its turn failed the
     same way too often. Each becomes a dead letter with the error; the event is kept, marked
     `dead`, so `dead-letters replay` can put it back in the queue."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         ids = [row[0] for row in conn.execute(
             "SELECT id FROM events WHERE state = 'pending' AND account_id = ? AND conversation_id = ? AND id <= ?"
             " ORDER BY id",
             (account_id, conversation_id, up_to_id),
         )]
         letters = _dead_letter_event_ids(conn, account_id, conversation_id, ids, error)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
     return letters
 
 
 def dead_letter_event(conn: sqlite3.Connection, account_id: int, conversation_id: int, event_id: int,
                       error: str) -> int:
     """One event that can never be worked (it cannot even be parsed): a dead letter at once."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         [letter] = _dead_letter_event_ids(conn, account_id, conversation_id, [event_id], error)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
     return letter
 
 
@@ -312,8 +296,7 @@ def _dead_letter_event_ids(conn: sqlite3.Connection, account_id: int, conversati
 
 def requeue_event(conn: sqlite3.Connection, letter: sqlite3.Row) -> bool:
     """Replay of a poison event: back to `pending`, for the worker to try again."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         moved = conn.execute(
             "UPDATE events SET state = 'pending', processed_at = NULL WHERE id = ? AND state = 'dead'",
             (letter["event_id"],),
@@ -322,10 +305,6 @@ def requeue_event(conn: sqlite3.Connection, letter: sqlite3.Row) -> bool:
             "UPDATE dead_letters SET replayed_at = ?, replay_result = ? WHERE id = ?",
             (time.time(), "requeued" if moved else "event no longer stored", letter["id"]),
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
     return bool(moved)
 
 

@@ -5,7 +5,8 @@ Deleted once older than the cutoff:
 - answered events (`done`), and poison events (`dead`) whose dead letter was dropped;
 - turns, with their outbox rows once every row is settled (sent, skipped, or dead with its
   letter handled);
-- the hub's memory of a conversation (`ctx_turns`, `ctx_conversations`);
+- the hub's memory of a conversation (`ctx_turns`; the summary, language and state columns of
+  `conversations`, cleared — the conversation's row is the worker's and stays);
 - dead letters an operator replayed successfully (handled).
 
 Kept whatever their age: events still pending, bookings, dead letters nobody handled (and what
@@ -91,12 +92,12 @@ def prune(conn: sqlite3.Connection, cutoff: float, *, batch: int = BATCH, pause_
                 break
             last = rows[-1]["id"]
         while not should_stop():
-            n = write("DELETE FROM ctx_conversations WHERE rowid IN (SELECT rowid FROM ctx_conversations"
-                      " WHERE updated_at < ? LIMIT ?)", (cutoff, batch))
+            n = write("UPDATE conversations SET summary = '', language = NULL, state = '{}', memory_at = NULL"
+                      " WHERE rowid IN (SELECT rowid FROM conversations WHERE memory_at < ? LIMIT ?)", (cutoff, batch))
             counts["memory"] += n
             if n < batch:
                 break
     except sqlite3.OperationalError as exc:
-        if "no such table" not in str(exc):
+        if "no such table" not in str(exc) and "no such column" not in str(exc):
             raise  # the hub never ran against this store: it has no memory to forget
     return counts

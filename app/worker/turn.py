@@ -2,14 +2,18 @@
 
 Order matters and is kept: a conversation's unsent requests go out before its newer events are
 looked at, and its events are applied in the order the web program stored them.
+
+The hub writes nothing while it decides: its decision carries the conversation's memory and the
+bookings it makes, committed here with the turn in one transaction. A seat taken by another
+conversation meanwhile fails that commit (nothing of the turn is kept) and the turn is decided
+again, at most MAX_REDOS times before it goes to a human.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -22,11 +26,15 @@ from app.hub.types import Decision, HubService, Turn, TurnAttachment, TurnMessag
 from app.logs import Redactor
 from app.settings import Settings
 from app.store import conversations, outbox
+from app.store.bookings import SlotUnavailable
+from app.store.db import Connection, Row
+from app.store.memory import MemoryUpdate, Remembered, migrate_memory
 from app.texts import texts_for
 from app.worker.hours import Hours, handoff_text
 from app.worker.sender import OutboxSender
 
 _NOTE_TEXT_LIMIT = 1500
+MAX_REDOS = 2  # decisions whose booking lost its seat at commit, decided again before a handoff
 
 
 @dataclass
@@ -34,14 +42,19 @@ class PendingEvents:
     ids: list[int]
     answered: list[TurnMessage]
     accepted_at: float
+    heard: list[Remembered] = field(default_factory=list)  # messages the bot does not answer
+
+    def memory(self, account_id: int, conversation_id: int) -> list[MemoryUpdate]:
+        return [MemoryUpdate(account_id, conversation_id, tuple(self.heard))] if self.heard else []
 
 
 class ConversationWorker:
     """Works one conversation under a lease held by the caller."""
 
-    def __init__(self, settings: Settings, conn: sqlite3.Connection, hub: HubService, sender: OutboxSender):
+    def __init__(self, settings: Settings, conn: Connection, hub: HubService, sender: OutboxSender):
         self.settings = settings
         self.conn = conn
+        migrate_memory(conn)  # a turn commits the conversation's memory with it
         self.hub = hub
         self.sender = sender
 
@@ -51,11 +64,7 @@ class ConversationWorker:
         if not await self.sender.flush(account_id, conversation_id):
             return
         # 2. Apply the stored events in order: takeover, memory, and what the bot must answer.
-        rows = self.conn.execute(
-            "SELECT id, payload, answerable, received_at FROM events"
-            " WHERE state = 'pending' AND account_id = ? AND conversation_id = ? ORDER BY id",
-            (account_id, conversation_id),
-        ).fetchall()
+        rows = conversations.pending_events(self.conn, account_id, conversation_id)
         if not rows:
             return
         state = conversations.load(self.conn, account_id, conversation_id)
@@ -64,13 +73,13 @@ class ConversationWorker:
             state = self._apply(state, row, pending)
         if pending.answered and state.handler == "human":
             # A human took over within the same burst: they answer, the bot only listens.
-            for message in pending.answered:
-                self.hub.remember(account_id, conversation_id, "customer", message.content,
-                                  message_id=message.message_id)
+            pending.heard += [Remembered("customer", m.content, m.message_id) for m in pending.answered
+                              if m.content.strip()]
             log.info("human handles the conversation: {} message(s) left to them", len(pending.answered))
             pending.answered.clear()
         if not pending.answered:
-            outbox.commit_turn(self.conn, None, [], pending.ids, state)
+            outbox.commit_turn(self.conn, None, [], pending.ids, state,
+                               memory=pending.memory(account_id, conversation_id))
             return
 
         # 3. Decide, record the decision and its requests in one transaction, then send.
@@ -83,23 +92,25 @@ class ConversationWorker:
         )
         started = time.time()
         await self.sender.typing(account_id, conversation_id, on=True)
-        decision = await self._decide(turn, log)
-        requests, state = self._requests_for(decision, turn, state)
-        record = outbox.TurnRecord(
-            account_id=account_id,
-            conversation_id=conversation_id,
-            event_ids=tuple(pending.ids),
-            action=decision.action,
-            intent=decision.intent,
-            language=decision.language,
-            reason=decision.reason,
-            llm_calls=decision.llm_calls,
-            prompt_tokens=decision.prompt_tokens,
-            accepted_at=pending.accepted_at,
-            started_at=started,
-            decided_at=time.time(),
-        )
-        turn_id = outbox.commit_turn(self.conn, record, requests, pending.ids, state)
+        calls = tokens = 0  # every decision's model use counts, the redone ones too
+        for redo in range(MAX_REDOS + 1):
+            decision = await self._decide(turn, log)
+            calls, tokens = calls + decision.llm_calls, tokens + decision.prompt_tokens
+            decision = replace(decision, llm_calls=calls, prompt_tokens=tokens)
+            try:
+                turn_id, record = self._commit(turn, decision, pending, state, started)
+                break
+            except SlotUnavailable as exc:
+                # Another conversation's turn took the seat since this one decided: nothing was
+                # committed; decide again (the hub now sees the slot full) rather than say "booked".
+                then = f"deciding the turn again ({redo + 1}/{MAX_REDOS})" if redo < MAX_REDOS else "handing off"
+                log.info("booking lost its seat at commit ({}); {}", exc, then)
+        else:
+            decision = Decision(action="handoff", language=decision.language, intent=decision.intent,
+                                reason=f"the slot was taken by another conversation {MAX_REDOS + 1} times while"
+                                       " deciding", summary=decision.summary, llm_calls=calls, prompt_tokens=tokens,
+                                memory=MemoryUpdate(account_id, conversation_id, turn.remembered()))
+            turn_id, record = self._commit(turn, decision, pending, state, started)
         log.bind(turn=turn_id).info(
             "turn decided: {} (intent {}, {} LLM call(s), {:.0f} ms){}",
             decision.action,
@@ -111,7 +122,32 @@ class ConversationWorker:
         await self.sender.flush(account_id, conversation_id)
         await self.sender.typing(account_id, conversation_id, on=False)
 
-    def _apply(self, state: conversations.ConversationState, row: sqlite3.Row, pending: PendingEvents):
+    def _commit(self, turn: Turn, decision: Decision, pending: PendingEvents, state: conversations.ConversationState,
+                started: float) -> tuple[int | None, outbox.TurnRecord]:
+        """The turn, its requests, its events done, the memory and the bookings: one transaction."""
+        requests, state = self._requests_for(decision, turn, state)
+        record = outbox.TurnRecord(
+            account_id=turn.account_id,
+            conversation_id=turn.conversation_id,
+            event_ids=tuple(pending.ids),
+            action=decision.action,
+            intent=decision.intent,
+            language=decision.language,
+            reason=decision.reason,
+            llm_calls=decision.llm_calls,
+            prompt_tokens=decision.prompt_tokens,
+            accepted_at=pending.accepted_at,
+            started_at=started,
+            decided_at=time.time(),
+        )
+        memory = pending.memory(turn.account_id, turn.conversation_id)
+        memory += [decision.memory] if decision.memory is not None else []
+        bookings = decision.bookings if decision.action == "reply" else ()  # a handoff books nothing
+        turn_id = outbox.commit_turn(self.conn, record, requests, pending.ids, state, memory=memory,
+                                     bookings=bookings)
+        return turn_id, record
+
+    def _apply(self, state: conversations.ConversationState, row: Row, pending: PendingEvents):
         try:
             event = parse_event(json.loads(row["payload"]))
         except (EventError, ValueError) as exc:
@@ -134,7 +170,6 @@ class ConversationWorker:
         )
         if not isinstance(event, MessageEvent) or event.event != "message_created":
             return state
-        a, c = event.account_id, event.conversation_id
         if row["answerable"] and handler == "bot":
             pending.answered.append(
                 TurnMessage(
@@ -145,11 +180,12 @@ class ConversationWorker:
                 )
             )
             pending.accepted_at = max(pending.accepted_at, row["received_at"])
-        elif row["answerable"] and event.content:
-            self.hub.remember(a, c, "customer", event.content, message_id=event.message_id)
-        elif event.sender.type == "user" and event.message_type == "outgoing" and not event.private and event.content:
-            self.hub.remember(a, c, "agent", event.content, message_id=event.message_id)
-        # The bot's own messages are already in memory: the hub recorded them when it decided.
+        elif row["answerable"] and event.content and event.content.strip():
+            pending.heard.append(Remembered("customer", event.content, event.message_id))
+        elif (event.sender.type == "user" and event.message_type == "outgoing" and not event.private
+              and event.content and event.content.strip()):
+            pending.heard.append(Remembered("agent", event.content, event.message_id))
+        # The bot's own messages are already in memory: committed with the turn that decided them.
         return state
 
     async def _decide(self, turn: Turn, log) -> Decision:
@@ -158,7 +194,8 @@ class ConversationWorker:
         except Exception as exc:  # noqa: BLE001 - a broken turn goes to a human, never to silence
             log.opt(exception=exc).error("hub failed: {}", type(exc).__name__)
             return Decision(action="handoff", reason=f"internal error in the hub ({type(exc).__name__})",
-                            language=self.settings.bot_language)
+                            language=self.settings.bot_language,
+                            memory=MemoryUpdate(turn.account_id, turn.conversation_id, turn.remembered()))
 
     def _requests_for(self, decision: Decision, turn: Turn, state: conversations.ConversationState):
         a, c = turn.account_id, turn.conversation_id

@@ -46,12 +46,11 @@ print(json.dumps({"seconds": time.perf_counter() - start, "counts": counts}), fl
 
 
 def build_store(db: Path, rows: int) -> dict[str, int]:
-    from app.hub.context import CONTEXT_MIGRATIONS
-    from app.store.db import migrate
+    from app.store.memory import migrate_memory
     from app.worker.loop import open_worker_store
 
     conn = open_worker_store(db)
-    migrate(conn, "context", CONTEXT_MIGRATIONS)
+    migrate_memory(conn)
     old = time.time() - 40 * DAY
     payload = json.dumps(fixture_event("message_created_incoming"))
     n_events, n_turns, n_memory = rows // 2, rows // 5, rows - rows // 2 - 2 * (rows // 5)

@@ -12,6 +12,7 @@ import pytest
 from app.hub.types import Turn, TurnAttachment, TurnMessage
 from app.settings import EXAMPLE_KNOWLEDGE_DIR, Settings
 from tests.fakes.llm import FakeLLM, message_text
+from tests.support import commit_decision
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +54,11 @@ def decide(settings: Settings, turn: Turn):
 
     hub = Hub(settings)
     try:
-        return asyncio.run(hub.decide(turn))
+        decision = asyncio.run(hub.decide(turn))
     finally:
         hub.close()
+    commit_decision(settings.db_path, decision, turn.account_id, turn.conversation_id)  # as the worker does
+    return decision
 
 
 def system_prompts(fake: FakeLLM) -> list[str]:

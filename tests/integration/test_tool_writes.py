@@ -1,6 +1,7 @@
 """A crew tool that writes (a booking) never leaves a booking behind a handoff: it is refused once
-the turn's budget is cancelled or its deadline has passed, and what it booked is undone when the
-turn is handed off afterwards. The real Hub, real SQLite, the LLM fake over loopback HTTP."""
+the turn's budget is cancelled or its deadline has passed, and what it planned before a handoff
+is never made (the hub writes nothing while it decides; only a reply's bookings are committed
+with the turn). The real Hub, real SQLite, the LLM fake over loopback HTTP."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 from loguru import logger
 
 from app.hub.dataproxy import DataProxy
-from app.hub.types import Turn, TurnMessage
+from app.hub.types import Decision, Turn, TurnMessage
 from app.settings import EXAMPLE_KNOWLEDGE_DIR, Settings
 from tests.fakes.llm import FakeLLM
+from tests.support import commit_decision
 
 CONVERSATION = 41
 
@@ -69,6 +71,10 @@ def active_bookings(settings: Settings) -> list:
         dp.close()
 
 
+def commit(settings: Settings, decision: Decision) -> None:
+    commit_decision(settings.db_path, decision, 1, CONVERSATION)
+
+
 def decide(settings: Settings, text: str = "Quero agendar uma limpeza de pele", *, linger: float = 0.0):
     """One turn through a real Hub; `linger` keeps it open while an abandoned crew runs on."""
     from app.hub.hub import Hub
@@ -117,17 +123,22 @@ def test_booking_tool_refuses_once_the_turn_timed_out(crewai_loaded, tmp_path, w
         while not any("book_slot refused" in line for line in warnings):
             assert time.monotonic() < deadline, f"the abandoned crew never tried to book: {fake.calls}"
             time.sleep(0.1)
+    assert decision.bookings == ()
+    commit(settings, decision)
     assert active_bookings(settings) == []  # the customer was handed off, not booked
     assert any("the turn was handed off" in line or "deadline" in line for line in warnings)
 
 
-def test_a_booking_made_before_a_handoff_is_undone(crewai_loaded, tmp_path):
+def test_a_booking_planned_before_a_handoff_is_never_made(crewai_loaded, tmp_path):
     with FakeLLM() as fake:
         settings = settings_for(tmp_path, fake)
         # The crew books, then the model fails on the answer that would have told the customer.
         fake.script = booking_script(first_free_slot(settings), after_tool={"status": 500, "body": {"error": "boom"}})
         decision = decide(settings)
     assert decision.action == "handoff" and "tool book_slot" in decision.steps
+    assert active_bookings(settings) == []  # nothing written while deciding
+    assert decision.bookings == ()
+    commit(settings, decision)
     assert active_bookings(settings) == []
 
 
@@ -138,6 +149,7 @@ def test_booking_tool_refuses_without_a_call_left_to_tell_the_customer(crewai_lo
         decision = decide(settings)
     assert decision.action == "handoff"
     assert any("book_slot refused: no LLM call is left" in step for step in decision.steps)
+    commit(settings, decision)
     assert active_bookings(settings) == []
 
 
@@ -148,5 +160,9 @@ def test_booking_in_time_is_kept_and_told(crewai_loaded, tmp_path):
         fake.script = booking_script(slot)
         decision = decide(settings)
     assert decision.action == "reply" and "reservada" in decision.text
+    assert active_bookings(settings) == []  # decided, not yet committed: nothing written
+    [change] = decision.bookings
+    assert (change.kind, change.service_id, change.start) == ("book", slot.service_id, slot.start)
+    commit(settings, decision)
     [booking] = active_bookings(settings)
     assert booking.start == slot.start

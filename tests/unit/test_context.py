@@ -1,11 +1,16 @@
-"""ContextManager: recent turns, folding into a bounded summary, name/language/state; language rules."""
+"""Conversation memory (app/store/memory.py): recent turns, folding into a bounded summary,
+name/language/state; language rules."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from app.hub.context import SUMMARY_MAX_CHARS, ContextManager
 from app.language import detect_language
+from app.store import conversations
+from app.store.db import connect
+from app.store.memory import SUMMARY_MAX_CHARS, MemoryStore, MemoryUpdate
 
 
 @pytest.fixture
@@ -16,7 +21,7 @@ def cm(tmp_path):
         clock[0] += 1
         return clock[0]
 
-    return ContextManager(tmp_path / "store.db", max_recent=4, clock=tick)
+    return MemoryStore(tmp_path / "store.db", max_recent=4, clock=tick)
 
 
 def test_new_conversation_is_empty(cm):
@@ -65,12 +70,19 @@ def test_conversations_are_separate(cm):
 
 
 def test_update_sets_only_what_is_given(cm):
-    cm.update(1, 2, customer_name="Ana", state={"offered_slots": [{"n": 1}]})
-    cm.update(1, 2, language="en")
+    cm.apply([MemoryUpdate(1, 2, state={"offered_slots": [{"n": 1}]})])
+    cm.apply([MemoryUpdate(1, 2, language="en")])
     ctx = cm.load(1, 2)
-    assert (ctx.customer_name, ctx.language, ctx.state) == ("Ana", "en", {"offered_slots": [{"n": 1}]})
-    cm.update(1, 2, state={})
+    assert (ctx.language, ctx.state) == ("en", {"offered_slots": [{"n": 1}]})
+    cm.apply([MemoryUpdate(1, 2, state={})])
     assert cm.load(1, 2).state == {}
+
+
+def test_the_customer_name_is_the_conversations_contact_name(cm):
+    """One conversation table: the name the worker keeps from Chatwoot's contact is the memory's."""
+    conn = connect(cm.db_path)
+    conversations.save(conn, replace(conversations.load(conn, 1, 2), contact_name="Ana"))
+    assert cm.load(1, 2).customer_name == "Ana"
 
 
 def test_unknown_role_is_refused(cm):
@@ -79,8 +91,8 @@ def test_unknown_role_is_refused(cm):
 
 
 def test_memory_survives_a_new_manager(tmp_path):
-    ContextManager(tmp_path / "s.db").record(1, 2, "customer", "lembra de mim?")
-    assert ContextManager(tmp_path / "s.db").load(1, 2).recent[0].text == "lembra de mim?"
+    MemoryStore(tmp_path / "s.db").record(1, 2, "customer", "lembra de mim?")
+    assert MemoryStore(tmp_path / "s.db").load(1, 2).recent[0].text == "lembra de mim?"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +117,7 @@ def test_detect_language_keeps_default_without_evidence():
 
 def test_the_same_chatwoot_message_is_recorded_once(tmp_path):
     # A turn redone after a worker crash records its customer messages a second time.
-    cm = ContextManager(tmp_path / "ctx.db")
+    cm = MemoryStore(tmp_path / "ctx.db")
     cm.record(1, 5, "customer", "quanto custa?", message_id=901)
     cm.record(1, 5, "customer", "quanto custa?", message_id=901)
     cm.record(1, 5, "customer", "e o frete?", message_id=902)

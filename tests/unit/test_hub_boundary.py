@@ -22,7 +22,7 @@ def _protocol_members() -> list[str]:
 
 def test_hub_meets_the_protocol_member_by_member():
     members = _protocol_members()
-    assert set(members) == {"decide", "remember", "business_hours", "refresh_knowledge", "close"}
+    assert set(members) == {"decide", "business_hours", "refresh_knowledge", "close"}
     for name in members:
         wanted, actual = inspect.signature(getattr(HubService, name)), inspect.signature(getattr(Hub, name))
         assert list(actual.parameters.values()) == list(wanted.parameters.values()), name

@@ -105,9 +105,6 @@ def test_the_store_no_longer_imports_the_hub():
 # SQL lives in app/store/ only: elsewhere a connection is `app.store.db.Connection`, a store
 # failure is `StoreError`/`OperationalError`, and every query is a named store function.
 SQL_MARKS = re.compile(r"sqlite3|execute\(")
-# TEMPORARY: files whose SQL is being moved into the store on another branch (issue 12).
-# Empty it when that branch lands; never add to it.
-SQL_NOT_MOVED_YET = {"app/hub/context.py", "app/hub/dataproxy.py", "app/worker/turn.py"}
 
 
 def _sql_outside_store(root: Path, allowed: Collection[str] = ()) -> list[str]:
@@ -128,7 +125,7 @@ def _sql_outside_store(root: Path, allowed: Collection[str] = ()) -> list[str]:
 
 
 def test_sql_lives_in_the_store_only():
-    assert _sql_outside_store(ROOT, SQL_NOT_MOVED_YET) == []
+    assert _sql_outside_store(ROOT) == []
 
 
 def test_the_sql_scan_names_a_query_outside_the_store(tmp_path):

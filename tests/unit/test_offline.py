@@ -7,24 +7,29 @@ from pathlib import Path
 
 import pytest
 
-from app.hub.context import ContextManager
 from app.hub.dataproxy import DataProxy
 from app.hub.offline import OfflineResponder, classify_rules, parse_pick
 from app.hub.types import Turn, TurnAttachment, TurnMessage
 from app.settings import EXAMPLE_KNOWLEDGE_DIR
+from app.store import memory
+from app.store.bookings import apply_changes
+from app.store.db import connect, transaction
+from app.store.memory import MemoryStore, MemoryUpdate, Remembered
 
 EN_SHOP = Path(__file__).resolve().parents[1] / "fixtures" / "knowledge" / "en_shop"
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)  # Tuesday
 
 
 class Chat:
-    """One conversation through classify_rules → respond, recording turns as the hub would."""
+    """One conversation through classify_rules → respond, committing what the decision carries
+    (its memory and bookings) as the worker does with the turn."""
 
     def __init__(self, tmp_path: Path, knowledge: Path, conversation_id: int = 7):
         db = tmp_path / "store.db"
         self.dp = DataProxy(db, knowledge, clock=lambda: NOW)
-        self.cm = ContextManager(db)
-        self.responder = OfflineResponder(self.dp, self.cm)
+        self.cm = MemoryStore(db)
+        self.conn = connect(db)
+        self.responder = OfflineResponder(self.dp)
         self.conversation_id = conversation_id
         self.n = 0
 
@@ -34,10 +39,11 @@ class Chat:
         intent, language = classify_rules(text, ctx)
         turn = Turn(1, self.conversation_id, (TurnMessage(self.n, text, **turn_kw),), contact_name="Ana")
         decision = self.responder.respond(turn, ctx, intent=intent, language=language)
-        self.cm.record(1, self.conversation_id, "customer", text)
-        if decision.text:
-            self.cm.record(1, self.conversation_id, "bot", decision.text)
-        self.cm.update(1, self.conversation_id, language=language)
+        said = (Remembered("customer", text), *([Remembered("bot", decision.text)] if decision.text else []))
+        state = decision.memory.state if decision.memory is not None else None
+        with transaction(self.conn):
+            memory.apply(self.conn, MemoryUpdate(1, self.conversation_id, said, language=language, state=state))
+            apply_changes(self.conn, decision.bookings)
         assert decision.llm_calls == 0
         return decision
 
@@ -79,7 +85,8 @@ def test_classify_rules(text, intent):
 
 
 def test_classify_keeps_conversation_language_for_a_bare_number(pt):
-    pt.cm.update(1, 7, language="en", state={"offered_slots": [{"service_id": "x", "start": NOW.isoformat()}]})
+    pt.cm.apply([MemoryUpdate(1, 7, language="en", state={"offered_slots": [{"service_id": "x",
+                                                                            "start": NOW.isoformat()}]})])
     assert classify_rules("1", pt.cm.load(1, 7)) == ("scheduling", "en")
 
 

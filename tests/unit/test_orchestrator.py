@@ -69,7 +69,7 @@ def test_classification_prompt_is_short_and_fences_the_customer():
 
 
 def test_recent_lines_reads_context_turn_tuples():
-    from app.hub.context import ContextTurn
+    from app.store.memory import ContextTurn
 
     class Ctx:
         recent = (ContextTurn("customer", "oi", 0.0), ContextTurn("bot", "Olá!", 1.0))

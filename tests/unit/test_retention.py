@@ -5,10 +5,10 @@ import time
 import pytest
 
 from app.chatwoot import api
-from app.hub.context import ContextManager
 from app.settings import Settings
 from app.store import conversations, outbox
 from app.store.bookings import BookingStore
+from app.store.memory import MemoryStore
 from app.store.retention import prune
 from app.worker.failures import FailureTracker
 from app.worker.loop import open_worker_store
@@ -70,8 +70,8 @@ def test_old_answered_rows_go_and_pending_bookings_and_dead_letters_stay(conn, t
     recent_turn = turn(conn, 7, NOW)
     # The hub's memory, and a booking made long ago.
     settings = Settings.from_env({"WEBHOOK_AUTH_TOKEN": "tok-ret-1", "DATA_DIR": str(tmp_path)})
-    ContextManager(settings.db_path, clock=lambda: OLD).record(1, 8, "customer", "oi, tudo bem?", message_id=1)
-    ContextManager(settings.db_path).record(1, 9, "customer", "quero agendar", message_id=2)
+    MemoryStore(settings.db_path, clock=lambda: OLD).record(1, 8, "customer", "oi, tudo bem?", message_id=1)
+    MemoryStore(settings.db_path).record(1, 9, "customer", "quero agendar", message_id=2)
     BookingStore.migrate(conn)
     conn.execute("INSERT INTO bookings (service_id, slot_start, slot_end, seat, conversation_key, created_at)"
                  " VALUES ('limpeza', ?, ?, 1, '1:8', ?)", (int(OLD), int(OLD) + 3600, OLD))
@@ -86,7 +86,8 @@ def test_old_answered_rows_go_and_pending_bookings_and_dead_letters_stay(conn, t
     assert count(conn, "dead_letters", "event_id IS NOT NULL") == 1
     assert count(conn, "outbox") == 1
     assert [r[0] for r in conn.execute("SELECT conversation_id FROM ctx_turns")] == [9]
-    assert [r[0] for r in conn.execute("SELECT conversation_id FROM ctx_conversations")] == [9]
+    # The old conversation's memory is cleared; its row is the worker's and stays.
+    assert [r[0] for r in conn.execute("SELECT conversation_id FROM conversations WHERE memory_at IS NOT NULL")] == [9]
     assert count(conn, "bookings") == 1
     # A second run finds nothing more.
     assert sum(prune(conn, CUTOFF, pause_s=0).values()) == 0

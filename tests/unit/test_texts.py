@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import app.texts as catalogue
-from app.hub.context import ContextManager
 from app.hub.dataproxy import DataProxy
 from app.hub.offline import OfflineResponder
 from app.hub.tools import ToolBox
 from app.hub.types import Turn, TurnMessage
 from app.settings import EXAMPLE_KNOWLEDGE_DIR
 from app.store.bookings import when
+from app.store.memory import MemoryStore
 from app.texts import languages, same_language, texts_for
 from app.worker.hours import handoff_text
 
@@ -92,10 +92,11 @@ def test_adding_spanish_is_one_file(spanish, tmp_path):
     assert when(datetime(2026, 3, 13, 10, 0, tzinfo=sao_paulo), "es") == "vie 13/03 a las 10:00"
     # hub: the offline responder greets and offers slots in Spanish
     db = tmp_path / "store.db"
-    responder = OfflineResponder(DataProxy(db, EXAMPLE_KNOWLEDGE_DIR, clock=lambda: NOW), ContextManager(db))
+    responder = OfflineResponder(DataProxy(db, EXAMPLE_KNOWLEDGE_DIR, clock=lambda: NOW))
+    memory = MemoryStore(db)
 
     def say(text: str, intent: str):
-        ctx = responder.context.load(1, 7)
+        ctx = memory.load(1, 7)
         turn = Turn(1, 7, (TurnMessage(1, text),), contact_name="Ana")
         return responder.respond(turn, ctx, intent=intent, language="es")
 
@@ -115,8 +116,8 @@ def test_one_default_handoff_text_for_worker_and_offline_responder(tmp_path):
     """The offline responder's handoff (when the business has none for this language) and the
     worker's default are the same catalogue text."""
     db = tmp_path / "store.db"
-    responder = OfflineResponder(DataProxy(db, EXAMPLE_KNOWLEDGE_DIR, clock=lambda: NOW), ContextManager(db))
-    ctx = responder.context.load(1, 8)
+    responder = OfflineResponder(DataProxy(db, EXAMPLE_KNOWLEDGE_DIR, clock=lambda: NOW))
+    ctx = MemoryStore(db).load(1, 8)
     turn = Turn(1, 8, (TurnMessage(1, "I want a human"),))
     decision = responder.respond(turn, ctx, intent="human", language="en")
     assert decision.action == "handoff" and decision.text == texts_for("en")["handoff"]

@@ -9,7 +9,7 @@ from app.hub.tools import ToolBox, describe
 def _prefetch(box: ToolBox, text: str) -> str:
     def lookup() -> str:
         parts = ["Services:\n" + box.list_services(), "Next free slots:\n" + box.free_slots()]
-        own = box.dp.bookings_for(box.conversation_key)
+        own = box.own_bookings()
         if own:
             parts.append("This customer's bookings:\n" + "\n".join(describe(b, box.language) for b in own))
         return "\n\n".join(parts)
