@@ -12,11 +12,9 @@ import sqlite3
 import time
 from collections import Counter
 
-import pytest
-
 from tests.fakes.chatwoot import Fault
 from tests.fakes.chatwoot_chaos import Chaos
-from tests.reliability.harness import appliances, chatwoot_fake, store_quiet, wait_until
+from tests.reliability.harness import store_quiet, wait_until
 
 SEED = 11
 CONVERSATIONS = 80
@@ -29,16 +27,6 @@ QUESTIONS = (
     "qual o telefone de vocês?",
     "quero falar com um atendente",  # a handoff: message, private note, labels, status
 )
-
-
-@pytest.fixture
-def chatwoot():
-    yield from chatwoot_fake()
-
-
-@pytest.fixture
-def appliance(tmp_path, chatwoot):
-    yield from appliances(tmp_path, chatwoot)
 
 
 def public_replies(chatwoot, conversation_id: int) -> list[dict]:

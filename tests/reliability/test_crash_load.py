@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.fakes.chatwoot import ChatwootFake, Fault
-from tests.reliability.harness import ADMIN_TOKEN, BOT_TOKEN, appliances, summary
+from tests.reliability.harness import ADMIN_TOKEN, BOT_TOKEN, summary
 from tests.support import TOKEN, fixture_event, signed_headers
 
 CONVERSATIONS, PER_CONVERSATION, SENDERS = 100, 10, 10
@@ -44,11 +44,6 @@ def chatwoot():
     cut_short = ("request body is not JSON", "a JSON body is required")
     other = [v for v in fake.violations if not v.endswith(cut_short)]
     assert other == [], "requests departed from Chatwoot's swagger:\n" + "\n".join(other)
-
-
-@pytest.fixture
-def appliance(tmp_path, chatwoot):
-    yield from appliances(tmp_path, chatwoot)
 
 
 class Sender:

@@ -17,20 +17,10 @@ import httpx
 import pytest
 
 from tests.integration.conftest import _message_ids
-from tests.reliability.harness import appliances, chatwoot_fake, summary
+from tests.reliability.harness import summary
 from tests.support import TOKEN, fixture_event, signed_headers
 
 BEFORE, DURING = 10, 60
-
-
-@pytest.fixture
-def chatwoot():
-    yield from chatwoot_fake()
-
-
-@pytest.fixture
-def appliance(tmp_path, chatwoot):
-    yield from appliances(tmp_path, chatwoot)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from tests.fakes.llm import FakeLLM, default_script
-from tests.reliability.harness import appliances, chatwoot_fake, wait_until
+from tests.reliability.harness import wait_until
 
 LLM_KEY = "sk-outage-9f8e7d6c5b4a+/="
 # Small, but long enough for a healthy crew turn on a loaded 2-core CI machine.
@@ -25,16 +25,6 @@ TIMEOUT_S = 5.0
 BOUND_S = TIMEOUT_S + 5.0
 MARKERS = {"hang": "1111", "500": "2222", "malformed": "3333"}
 HEALTHY = ("quanto custa o protetor solar facial?", "vocês fazem entrega para o Rio?", "quanto custa o hidratante facial?")
-
-
-@pytest.fixture
-def chatwoot():
-    yield from chatwoot_fake()
-
-
-@pytest.fixture
-def appliance(tmp_path, chatwoot):
-    yield from appliances(tmp_path, chatwoot)
 
 
 def outage_script(request: dict):

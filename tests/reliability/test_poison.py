@@ -16,23 +16,11 @@ import sqlite3
 import statistics
 import time
 
-import pytest
-
 from tests.integration.conftest import _message_ids
-from tests.reliability.harness import appliances, chatwoot_fake, summary
+from tests.reliability.harness import summary
 from tests.support import fixture_event
 
 REAL, POISON_CONVERSATIONS, POISON_ROWS = 50, 10, 10
-
-
-@pytest.fixture
-def chatwoot():
-    yield from chatwoot_fake()
-
-
-@pytest.fixture
-def appliance(tmp_path, chatwoot):
-    yield from appliances(tmp_path, chatwoot)
 
 
 def db(app) -> sqlite3.Connection:
