@@ -1,5 +1,7 @@
 """Shared by the registration and tunnel tests: the tokens, a runner of real `chatwootai`
-processes that keeps every output (as *.out files for the session's secret scan) and helpers."""
+processes that keeps every output (as *.out files for the session's secret scan), helpers, and
+their fixtures (`chatwoot` with an agent bot, `agent`, `register`), which both modules import:
+the integration conftest's `chatwoot` has no agent bot."""
 
 from __future__ import annotations
 
@@ -11,7 +13,11 @@ import time
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+import pytest
+
 from app.settings import SECRETS as SECRET_VARIABLES
+from tests.fakes.chatwoot import checked_fake
+from tests.fakes.ngrok import NgrokApiFake
 from tests.secret_scan import remember_secret
 from tests.support import base_env
 
@@ -117,3 +123,29 @@ def assert_no_secret(text: str) -> None:
     for secret in SECRETS:
         for form in {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}:
             assert form not in text, f"a token (form {form!r}) leaked into the output"
+
+
+@pytest.fixture(name="chatwoot")
+def chatwoot_with_agent_bot():
+    with checked_fake(user_tokens=(ADMIN_TOKEN,), bot_tokens=(BOT_TOKEN,)) as fake:
+        fake.add_agent_bot(BOT_ID, outgoing_url="https://old.example.com/webhook")
+        yield fake
+
+
+@pytest.fixture(name="agent")
+def ngrok_agent():
+    with NgrokApiFake() as fake:
+        yield fake
+
+
+@pytest.fixture(name="register")
+def register_runner(tmp_path, chatwoot, agent):
+    made: list[Register] = []
+
+    def make(**env: str) -> Register:
+        made.append(Register(tmp_path, chatwoot, agent, **env))
+        return made[-1]
+
+    yield make
+    for reg in made:
+        reg.kill_all()

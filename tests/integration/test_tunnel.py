@@ -9,48 +9,24 @@ import signal
 
 import pytest
 
-from tests.fakes.chatwoot import checked_fake
-from tests.fakes.ngrok import NgrokApiFake, write_fake_agent
+from tests.fakes.ngrok import write_fake_agent
+
+# chatwoot_with_agent_bot, ngrok_agent and register_runner are the fixtures `chatwoot`, `agent` and
+# `register`, shared by the register and tunnel tests.
 from tests.integration.registration import (
-    ADMIN_TOKEN,
     BOT_ID,
-    BOT_TOKEN,
     NGROK_TOKEN,
     PORT,
-    Register,
     assert_no_secret,
+    chatwoot_with_agent_bot,  # noqa: F401 - a fixture
     expected,
+    ngrok_agent,  # noqa: F401 - a fixture
+    register_runner,  # noqa: F401 - a fixture
     wait_until,
 )
 from tests.support import free_port
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def chatwoot():
-    with checked_fake(user_tokens=(ADMIN_TOKEN,), bot_tokens=(BOT_TOKEN,)) as fake:
-        fake.add_agent_bot(BOT_ID, outgoing_url="https://old.example.com/webhook")
-        yield fake
-
-
-@pytest.fixture
-def agent():
-    with NgrokApiFake() as fake:
-        yield fake
-
-
-@pytest.fixture
-def register(tmp_path, chatwoot, agent):
-    made: list[Register] = []
-
-    def make(**env: str) -> Register:
-        made.append(Register(tmp_path, chatwoot, agent, **env))
-        return made[-1]
-
-    yield make
-    for reg in made:
-        reg.kill_all()
 
 
 def test_tunnel_not_started_without_token(register):
