@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -131,3 +133,23 @@ def commit_decision(db_path: Path, decision, account_id: int = 1, conversation_i
                            bookings=decision.bookings if decision.action == "reply" else ())
     finally:
         conn.close()
+
+
+@functools.cache
+def docker_engine_problem(*, buildx: bool = False) -> str | None:
+    """Why no Docker engine can be used (the container and Ansible tests skip with it), or None
+    when one answers; with `buildx`, the buildx plugin the image builds need is checked too."""
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH"
+    try:
+        probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
+                               text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "`docker info` did not answer in 20 s"
+    if probe.returncode != 0:
+        return (probe.stderr.strip().splitlines() or ["`docker info` failed"])[-1]
+    if buildx:
+        plugin = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True, timeout=20)
+        if plugin.returncode != 0:
+            return "the docker buildx plugin is missing (DOCKER_CONFIG from `docker-lab env` points to it)"
+    return None

@@ -11,14 +11,15 @@ import shutil
 
 import pytest
 
-from tests.ansible.helpers import IMAGES, PROXY_IMAGE, SSHD_IMAGE, ProxyContainer, SshVps, build, engine_problem
+from tests.ansible.helpers import IMAGES, PROXY_IMAGE, SSHD_IMAGE, ProxyContainer, SshVps, build
+from tests.support import docker_engine_problem
 
 _not_run: list[str] = []
 
 
 def pytest_collection_modifyitems(config, items):
     marked = [item for item in items if item.get_closest_marker("ansible")]
-    problem = engine_problem() if marked else None
+    problem = docker_engine_problem() if marked else None
     if problem is None:
         return
     reason = f"no Docker engine answers ({problem})"

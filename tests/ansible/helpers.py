@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,21 +25,6 @@ ORIGINAL_FILE = IMAGES / "proxy" / "upstream.py"
 PLAYBOOK = ROOT / "ansible" / "update_proxy.yml"
 # Ansible's own state (remote tmp, collections cache) kept out of the developer's ~/.ansible.
 ANSIBLE_HOME = str(Path(tempfile.gettempdir()) / "ansible-tests-home")
-
-
-@functools.cache
-def engine_problem() -> str | None:
-    """Why no Docker engine can be used, or None when one answers."""
-    if shutil.which("docker") is None:
-        return "no docker CLI on PATH"
-    try:
-        done = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                              text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "docker info timed out"
-    if done.returncode != 0:
-        return (done.stderr.strip().splitlines() or ["docker info failed"])[-1]
-    return None
 
 
 def docker(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:

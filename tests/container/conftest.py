@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -24,39 +23,13 @@ import pytest
 from app.settings import SECRETS
 from tests.fakes.chatwoot import checked_fake
 from tests.secret_scan import remember_secret
-from tests.support import ROOT, SECRET, TOKEN, fixture_event, free_port, signed_headers
+from tests.support import ROOT, SECRET, TOKEN, docker_engine_problem, fixture_event, free_port, signed_headers
 
 PREFIX = os.environ.get("CONTAINER_TEST_PREFIX", "chatwootai-test")
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "python:3.12-slim")
 BOT_TOKEN = "bot-token-container-5e1d"
 ADMIN_TOKEN = "admin-token-container-90c4"
 BOT_ID = 7
-
-
-def _engine_problem() -> str | None:
-    if shutil.which("docker") is None:
-        return "no docker CLI on PATH"
-    try:
-        probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                               text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "`docker info` did not answer in 20 s"
-    if probe.returncode != 0:
-        return (probe.stderr.strip().splitlines() or ["`docker info` failed"])[-1]
-    buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True, timeout=20)
-    if buildx.returncode != 0:
-        return "the docker buildx plugin is missing (DOCKER_CONFIG from `docker-lab env` points to it)"
-    return None
-
-
-_PROBLEM: str | None | bool = False
-
-
-def engine_problem() -> str | None:
-    global _PROBLEM
-    if _PROBLEM is False:
-        _PROBLEM = _engine_problem()
-    return _PROBLEM  # type: ignore[return-value]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -67,7 +40,7 @@ def pytest_collection_modifyitems(config, items):
         # The first build of the image (dependencies included) can take minutes under vfs.
         item.add_marker(pytest.mark.timeout(3600))
     needing_engine = [item for item in mine if "no_engine_needed" not in item.keywords]
-    if needing_engine and (problem := engine_problem()):
+    if needing_engine and (problem := docker_engine_problem(buildx=True)):
         skip = pytest.mark.skip(reason=f"container tests need a Docker engine: {problem} "
                                        "(start dockerd with buildx, as .ci/run does)")
         for item in needing_engine:
