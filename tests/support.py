@@ -153,3 +153,16 @@ def docker_engine_problem(*, buildx: bool = False) -> str | None:
         if plugin.returncode != 0:
             return "the docker buildx plugin is missing (DOCKER_CONFIG from `docker-lab env` points to it)"
     return None
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition", *, every: float = 0.05):  # noqa: ANN001
+    """Poll `predicate()` until it returns something true, and return that; AssertionError naming
+    `what` after `timeout` seconds. (The reliability harness's own `wait_until` returns how long
+    it took instead, for its figures.)"""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -18,8 +18,8 @@ from tests.integration.registration import (
     Register,
     assert_no_secret,
     expected,
-    wait_until,
 )
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow]
 

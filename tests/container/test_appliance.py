@@ -17,8 +17,8 @@ import uuid
 
 import httpx
 
-from tests.container.conftest import ADMIN_TOKEN, BOT_ID, BOT_TOKEN, docker, incoming, wait_for
-from tests.support import SECRET, TOKEN
+from tests.container.conftest import ADMIN_TOKEN, BOT_ID, BOT_TOKEN, docker, incoming
+from tests.support import SECRET, TOKEN, wait_until
 
 SECRETS = (TOKEN, SECRET, BOT_TOKEN, ADMIN_TOKEN)
 _ids = itertools.count(int(time.time()) % 100_000 * 1000)
@@ -99,7 +99,7 @@ def test_docker_logs_name_each_program_and_show_no_secret(containers, appliance_
     container.post(incoming(4201, next(_ids), "qual o horário de funcionamento?"))
     wait_replies(chatwoot, container, 4201)
     # register PATCHes the agent bot's outgoing_url to the public URL (token in the query).
-    wait_for(lambda: (chatwoot.agent_bots[BOT_ID]["outgoing_url"] or "").startswith("https://bot.example.test/webhook"),
+    wait_until(lambda: (chatwoot.agent_bots[BOT_ID]["outgoing_url"] or "").startswith("https://bot.example.test/webhook"),
              60, "the agent bot's outgoing_url to be registered")
     logs = container.logs()
     lines = logs.splitlines()
@@ -129,10 +129,10 @@ def test_sigkill_of_worker_restarts_it_and_a_message_then_is_answered_exactly_on
         containers, appliance_env, chatwoot):
     container = containers(appliance_env)
     container.wait_healthy()
-    [worker] = wait_for(lambda: container.program_pids("chatwootai worker"), 30, "the worker process")
+    [worker] = wait_until(lambda: container.program_pids("chatwootai worker"), 30, "the worker process")
     container.exec("bash", "-c", f"kill -KILL {worker}")
     container.post(incoming(4301, next(_ids), "quanto custa o protetor solar facial?"))
-    restarted = wait_for(lambda: [p for p in container.program_pids("chatwootai worker") if p != worker], 60,
+    restarted = wait_until(lambda: [p for p in container.program_pids("chatwootai worker") if p != worker], 60,
                          "supervisord to restart the worker")
     assert restarted
     wait_replies(chatwoot, container, 4301)

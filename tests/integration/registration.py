@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -107,16 +106,6 @@ class Register:
 
 def patches(chatwoot, path_part: str = "/agent_bots/") -> list:
     return [r for r in chatwoot.requests if r.method == "PATCH" and path_part in r.path]
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s")
 
 
 def assert_no_secret(text: str) -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.settings import EXAMPLE_KNOWLEDGE_DIR
-from tests.support import Program, base_env
+from tests.support import Program, base_env, wait_until
 
 BROKEN_HOURS = "  mon: ['09:00-18:00']\n  mondey: ['09:00-18:00']\n"
 
@@ -51,16 +51,6 @@ def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subpro
                           capture_output=True, text=True, timeout=120)
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 # ---- the worker's start
 
 
@@ -92,7 +82,7 @@ def test_worker_starts_with_monday_and_segunda_feira_in_business_yaml(appliance,
         check = httpx.get(f"{app.web.url}/ready").json()["checks"]["knowledge"]
         return check if isinstance(check, dict) else None
 
-    assert wait_for(knowledge, what="knowledge status") == {"status": "ok", "products": 20, "faq": 15}
+    assert wait_until(knowledge, what="knowledge status") == {"status": "ok", "products": 20, "faq": 15}
     app.customer_says(4102, "qual o horário de funcionamento?")
     (reply,) = app.wait_replies(4102)
     assert reply["content"]  # the worker answers from the loaded knowledge
@@ -104,7 +94,7 @@ def test_worker_starts_with_monday_and_segunda_feira_in_business_yaml(appliance,
 def test_broken_edit_keeps_previous_data_and_turns_ready_503_until_fixed(appliance, tmp_path):
     kdir = copy_example(tmp_path)
     app = appliance(KNOWLEDGE_DIR=str(kdir))
-    wait_for(lambda: httpx.get(f"{app.web.url}/ready").status_code == 200, what="ready")
+    wait_until(lambda: httpx.get(f"{app.web.url}/ready").status_code == 200, what="ready")
     good_catalog = (kdir / "catalog.csv").read_text(encoding="utf-8")
     _write(kdir / "catalog.csv", good_catalog.replace("BP-003,Protetor Solar Facial FPS 50,", "BP-003,,"))
 
@@ -112,7 +102,7 @@ def test_broken_edit_keeps_previous_data_and_turns_ready_503_until_fixed(applian
         r = httpx.get(f"{app.web.url}/ready")
         return r if r.status_code == 503 else None
 
-    answer = wait_for(broken, what="/ready 503 after a broken edit")
+    answer = wait_until(broken, what="/ready 503 after a broken edit")
     knowledge = answer.json()["checks"]["knowledge"]
     assert knowledge["status"] == "error" and knowledge["serving"] == "previous data"
     assert knowledge["errors"] == ["catalog.csv:4: 'name' is empty"]
@@ -124,7 +114,7 @@ def test_broken_edit_keeps_previous_data_and_turns_ready_503_until_fixed(applian
     assert "Protetor Solar Facial FPS 50" in reply["content"]
 
     _write(kdir / "catalog.csv", good_catalog)
-    wait_for(lambda: httpx.get(f"{app.web.url}/ready").status_code == 200, what="/ready 200 after the fix")
+    wait_until(lambda: httpx.get(f"{app.web.url}/ready").status_code == 200, what="/ready 200 after the fix")
     assert httpx.get(f"{app.web.url}/ready").json()["checks"]["knowledge"]["status"] == "ok"
 
 

@@ -26,9 +26,8 @@ from tests.integration.registration import (
     ngrok_agent,  # noqa: F401 - a fixture
     patches,
     register_runner,  # noqa: F401 - a fixture
-    wait_until,
 )
-from tests.support import base_env, free_port
+from tests.support import base_env, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 

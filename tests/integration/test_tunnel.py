@@ -22,9 +22,8 @@ from tests.integration.registration import (
     expected,
     ngrok_agent,  # noqa: F401 - a fixture
     register_runner,  # noqa: F401 - a fixture
-    wait_until,
 )
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 

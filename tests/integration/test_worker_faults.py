@@ -3,23 +3,14 @@ whose turn fails every time. Faults are made in the real store with SQLite trigg
 full disk or a value SQLite refuses makes a statement fail."""
 
 import sqlite3
-import time
 
 import httpx
+
+from tests.support import wait_until
 
 
 def db(app) -> sqlite3.Connection:
     return sqlite3.connect(app.tmp / "data" / "chatwootai.db", isolation_level=None, timeout=10)
-
-
-def wait(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_lease_release_that_cannot_be_written_does_not_keep_the_slot(appliance):
@@ -34,7 +25,7 @@ def test_a_lease_release_that_cannot_be_written_does_not_keep_the_slot(appliance
     app.customer_says(202, "qual o endereço da loja?")
     app.wait_replies(202)
     conn.execute("DROP TRIGGER full_disk")  # space is back: the release is retried and lands
-    wait(lambda: conn.execute("SELECT lease_owner FROM conversations WHERE conversation_id = 201")
+    wait_until(lambda: conn.execute("SELECT lease_owner FROM conversations WHERE conversation_id = 201")
          .fetchone()[0] is None, what="the lease of 201 released")
 
 
@@ -46,7 +37,7 @@ def test_a_failing_conversation_is_dead_lettered_and_never_blocks_the_others(app
                  " BEGIN SELECT RAISE(ABORT, 'poisoned conversation'); END")
     app.customer_says(301, "quanto custa o hidratante facial?")
     # While 301 waits for its next attempt it holds no slot: 302 is answered meanwhile.
-    ready = wait(lambda: (r := httpx.get(f"{app.web.url}/ready").json())["checks"]["worker"].get(
+    ready = wait_until(lambda: (r := httpx.get(f"{app.web.url}/ready").json())["checks"]["worker"].get(
         "failing_conversations") and r, what="/ready to show the failing conversation")
     assert ready["ready"] is True
     assert ready["checks"]["worker"]["failing"][0]["conversation"] == "1/301"
@@ -55,11 +46,11 @@ def test_a_failing_conversation_is_dead_lettered_and_never_blocks_the_others(app
     app.customer_says(302, "qual o endereço da loja?")
     app.wait_replies(302)
     # Three identical failures: the event goes to dead letters and the conversation is free again.
-    letters = wait(lambda: conn.execute(
+    letters = wait_until(lambda: conn.execute(
         "SELECT id, error FROM dead_letters WHERE conversation_id = 301").fetchall(), what="a dead letter")
     assert len(letters) == 1 and "poisoned conversation" in letters[0][1]
     assert conn.execute("SELECT state FROM events WHERE conversation_id = 301").fetchall() == [("dead",)]
-    wait(lambda: httpx.get(f"{app.web.url}/ready").json()["checks"]["worker"]["failing_conversations"] == 0,
+    wait_until(lambda: httpx.get(f"{app.web.url}/ready").json()["checks"]["worker"]["failing_conversations"] == 0,
          what="/ready to stop showing the conversation")
     assert app.replies(301) == []
     output = app.worker.output()
