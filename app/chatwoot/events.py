@@ -14,7 +14,6 @@ the door with a 400 that names the field, instead of failing in the worker forev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, NamedTuple
 
 from app.chatwoot.fields import (
@@ -26,6 +25,7 @@ from app.chatwoot.fields import (
     an_id,
     an_object,
     check_nesting,
+    epoch_seconds,
     text,
 )
 from app.chatwoot.fields import message_type as read_message_type
@@ -303,7 +303,7 @@ def _message(envelope: Envelope, p: dict[str, Any]) -> MessageEvent:
             )
             for a in (p.get("attachments") or [])
         ),
-        created_at=_timestamp(p.get("created_at")),
+        created_at=epoch_seconds(p.get("created_at")),
         raw=p,
     )
 
@@ -334,15 +334,3 @@ def _conversation(c: dict[str, Any]) -> Conversation:
         assignee_id=(meta.get("assignee") or {}).get("id"),
         team_id=(meta.get("team") or {}).get("id"),
     )
-
-
-def _timestamp(value: Any) -> float | None:
-    """Chatwoot sends ISO text at top level and epoch seconds inside conversation.messages."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except (ValueError, OverflowError, OSError):
-            return None
-    return None

@@ -6,6 +6,7 @@ A value is either what the event needs or an `EventError` naming the field, so t
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 # In `conversation.messages[]` Chatwoot sends message_type as an integer enum.
@@ -90,3 +91,16 @@ def message_type(value: Any) -> str:
 def text(value: Any) -> str | None:
     """A validated optional string, with "" read as absent."""
     return value if value else None
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """`created_at` as epoch seconds, None when unreadable: Chatwoot sends ISO text at a webhook's
+    top level and epoch seconds inside conversation.messages and its message lists."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError, OSError):
+            return None
+    return None

@@ -21,8 +21,9 @@ comes before one, cannot. Clocks are only a second guard, with a generous allowa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from app.chatwoot.fields import epoch_seconds
 
 CLOCK_SKEW_S = 120.0  # how far Chatwoot's clock may be from ours without fooling the time guard
 LIST_PAGE = 20  # GET …/messages without `before` answers the latest 20
@@ -84,12 +85,12 @@ def _matches(message: dict[str, Any], expected: Expected) -> bool:
         return False
     if _text(message.get("content")) != _text(expected.content):
         return False
-    created = _epoch(message.get("created_at"))
+    created = epoch_seconds(message.get("created_at"))
     return created is None or created >= expected.since - CLOCK_SKEW_S
 
 
 def _older_than_attempt(message: dict[str, Any], expected: Expected) -> bool:
-    created = _epoch(message.get("created_at"))
+    created = epoch_seconds(message.get("created_at"))
     return created is not None and created < expected.since - CLOCK_SKEW_S
 
 
@@ -105,15 +106,3 @@ def _id(message: dict[str, Any]) -> int | None:
 def _text(value: Any) -> str:
     # Chatwoot stores the text as sent; line endings and outer blanks are all a proxy may touch.
     return str(value or "").replace("\r\n", "\n").strip()
-
-
-def _epoch(value: Any) -> float | None:
-    """`created_at` as epoch seconds: Chatwoot sends an integer here, ISO text in webhooks."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
